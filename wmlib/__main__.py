@@ -1,0 +1,41 @@
+"""Command line: ``python -m wmlib corpus --profile tiny`` (``--help`` lists the commands)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .profiles import PROFILES, UnknownProfileError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m wmlib", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    corpus = commands.add_parser("corpus", help="generate (or reuse) the embedded corpus of a profile")
+    corpus.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)} (default: $WMLIB_PROFILE or default)")
+    corpus.add_argument("--force", action="store_true", help="rebuild even if the cache matches")
+    features = commands.add_parser("features", help="compute (or reuse) the tokens and labels of a profile")
+    features.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)}")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "corpus":
+            from .corpus import build_corpus, build_info
+
+            corpus = build_corpus(args.profile, force=args.force)
+            info = build_info(corpus.name)
+            print(corpus.summary().to_string(index=False))
+            print(f"{corpus.name}: {info['audio_minutes']:.1f} min of audio in {corpus.root} "
+                  f"(built in {info['build_seconds']:.1f} s)")
+        elif args.command == "features":
+            from .features import load_tokens
+
+            tokens = load_tokens(args.profile)
+            print(f"{len(tokens.labels)} tokens of shape {tokens.mel.shape[1:]} from {tokens.labels['utt_id'].nunique()} utterances")
+    except UnknownProfileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

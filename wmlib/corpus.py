@@ -1,0 +1,197 @@
+"""The labelled corpus: a table of utterances plus tables of time-stamped segments.
+
+The embedded corpus (speech from Festival, music from FluidSynth, noise from numpy) and the loaders of real
+corpora (:mod:`wmlib.loaders`) all produce one :class:`Corpus`, so features, probes and chapters never care where
+the audio came from.
+
+Tables (all times in seconds from the start of the utterance's audio file):
+
+- ``utterances``: ``utt_id, path, source, voice, split, duration_s, text`` (``voice`` is the speaker, the
+  instrument or the noise kind; ``split`` is ``train | valid | test | heldout``; ``path`` is relative to ``root``).
+- ``phones``: ``utt_id, start_s, end_s, phone``.
+- ``words``: ``utt_id, start_s, end_s, word``.
+- ``notes``: ``utt_id, start_s, end_s, pitch, velocity`` (MIDI pitch and velocity).
+- ``events``: ``utt_id, start_s, end_s, event`` (noise bursts and impulses).
+
+Used by chapter 1 (corpus tour and statistics) and by every later chapter through :mod:`wmlib.features`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .audio import atomic_write, load_audio
+from .profiles import Profile, data_root, get_profile
+
+SOURCES = ("speech", "music", "noise")
+SPLITS = ("train", "valid", "test", "heldout")
+
+COLUMNS = {
+    "utterances": ["utt_id", "path", "source", "voice", "split", "duration_s", "text"],
+    "phones": ["utt_id", "start_s", "end_s", "phone"],
+    "words": ["utt_id", "start_s", "end_s", "word"],
+    "notes": ["utt_id", "start_s", "end_s", "pitch", "velocity"],
+    "events": ["utt_id", "start_s", "end_s", "event"],
+}
+
+
+def empty_table(name: str) -> pd.DataFrame:
+    """An empty table with the columns of ``name`` (one of :data:`COLUMNS`)."""
+    return pd.DataFrame({column: [] for column in COLUMNS[name]})
+
+
+@dataclass
+class Corpus:
+    """Audio files with their labels.  ``root`` is the folder that ``utterances.path`` is relative to."""
+
+    root: Path
+    utterances: pd.DataFrame
+    phones: pd.DataFrame
+    words: pd.DataFrame
+    notes: pd.DataFrame
+    events: pd.DataFrame
+    name: str = "corpus"
+
+    def __post_init__(self):
+        self.root = Path(self.root)
+        for table in COLUMNS:
+            frame = getattr(self, table)
+            missing = [c for c in COLUMNS[table] if c not in frame.columns]
+            assert not missing, f"{self.name}: table {table} lacks columns {missing}"
+        bad = set(self.utterances["source"]) - set(SOURCES)
+        assert not bad, f"{self.name}: unknown sources {bad}; expected {SOURCES}"
+        bad = set(self.utterances["split"]) - set(SPLITS)
+        assert not bad, f"{self.name}: unknown splits {bad}; expected {SPLITS}"
+        assert self.utterances["utt_id"].is_unique, f"{self.name}: utterance ids repeat"
+
+    def audio(self, utt_id: str) -> np.ndarray:
+        """The utterance's waveform, mono float32 at 16 kHz."""
+        row = self.utterances.set_index("utt_id").loc[utt_id]
+        return load_audio(self.root / row["path"])
+
+    def segments(self, table: str, utt_id: str) -> pd.DataFrame:
+        """Rows of ``table`` (``phones``, ``words``, ``notes``, ``events``) for one utterance, in time order."""
+        frame = getattr(self, table)
+        return frame[frame["utt_id"] == utt_id].sort_values("start_s").reset_index(drop=True)
+
+    def save(self) -> None:
+        """Write every table as CSV under ``root``, atomically."""
+        for table in COLUMNS:
+            with atomic_write(self.root / f"{table}.csv", mode="w") as handle:
+                getattr(self, table)[COLUMNS[table]].to_csv(handle, index=False)
+
+    @classmethod
+    def load(cls, root: str | Path, name: str | None = None) -> "Corpus":
+        """Read a corpus written by :meth:`save`."""
+        root = Path(root)
+        if not (root / "utterances.csv").exists():
+            raise FileNotFoundError(
+                f"no corpus at {root}; build one with `python -m wmlib corpus --profile NAME`"
+            )
+        tables = {
+            table: pd.read_csv(root / f"{table}.csv", keep_default_na=False, na_values=[""],
+                               dtype={"utt_id": str, "text": str, "phone": str, "word": str, "event": str})
+            for table in COLUMNS
+        }
+        tables["utterances"]["text"] = tables["utterances"]["text"].fillna("")
+        return cls(root=root, name=name or root.name, **tables)
+
+    def summary(self) -> pd.DataFrame:
+        """Minutes of audio and utterance counts per source and split."""
+        return (
+            self.utterances.groupby(["source", "split"])
+            .agg(utterances=("utt_id", "size"), minutes=("duration_s", lambda s: s.sum() / 60))
+            .reset_index()
+        )
+
+
+def assign_splits(utterances: pd.DataFrame, profile: Profile) -> pd.Series:
+    """Split by utterance: held-out voices/instruments get ``heldout``; the rest train/valid/test by a seeded draw.
+
+    The draw is stratified by source so each source has valid and test utterances even in ``tiny``.
+    """
+    heldout = set(profile.heldout_voices) | set(profile.heldout_instruments)
+    splits = pd.Series("train", index=utterances.index, dtype=object)
+    rng = np.random.default_rng(profile.seed + 17)
+    for source, group in utterances[~utterances["voice"].isin(heldout)].groupby("source", sort=True):
+        order = rng.permutation(group.index.to_numpy())
+        n_valid = max(1, round(len(order) * profile.valid_fraction))
+        n_test = max(1, round(len(order) * profile.test_fraction))
+        splits.loc[order[:n_valid]] = "valid"
+        splits.loc[order[n_valid:n_valid + n_test]] = "test"
+    splits[utterances["voice"].isin(heldout)] = "heldout"
+    return splits
+
+
+def corpus_dir(profile: Profile) -> Path:
+    return data_root() / profile.name / "corpus"
+
+
+def profile_fingerprint(profile: Profile) -> str:
+    """A hash of everything that determines the corpus, so a changed profile rebuilds instead of reusing."""
+    from . import music, noise, speech
+
+    recipe = {f.name: getattr(profile, f.name) for f in fields(profile)}
+    recipe["generators"] = [module.RECIPE_VERSION for module in (speech, music, noise)]
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def build_corpus(profile: str | Profile | None = None, force: bool = False, progress: bool = True) -> Corpus:
+    """Generate (or load from cache) the embedded corpus of a profile.
+
+    The corpus is cached under ``data/generated/<profile>/corpus`` with a ``build.json`` that records the
+    profile's fingerprint and the build time; a cache from another recipe is rebuilt.  All files are written
+    atomically and ``build.json`` last, so an interrupted build is never mistaken for a finished one.
+
+    Args:
+        profile: a profile name or :class:`Profile`; ``None`` reads ``$WMLIB_PROFILE``.
+        force: rebuild even if a matching cache exists.
+        progress: show progress bars.
+
+    Returns:
+        The corpus.  Used by chapter 1 and every later chapter.
+    """
+    from . import music, noise, speech
+
+    profile = get_profile(profile)
+    root = corpus_dir(profile)
+    stamp = root / "build.json"
+    fingerprint = profile_fingerprint(profile)
+    if not force and stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == fingerprint:
+        return Corpus.load(root, name=profile.name)
+    if stamp.exists():
+        stamp.unlink()  # the old cache no longer describes what is on disk
+
+    start = time.perf_counter()
+    rng = np.random.default_rng(profile.seed)
+    seeds = rng.integers(0, 2**31 - 1, size=3)
+    timings = {}
+    parts = []
+    for source, module, seed in (("speech", speech, seeds[0]), ("music", music, seeds[1]), ("noise", noise, seeds[2])):
+        part_start = time.perf_counter()
+        parts.append(module.generate(profile, root, seed=int(seed), progress=progress))
+        timings[source] = round(time.perf_counter() - part_start, 2)
+
+    tables = {table: pd.concat([part[table] for part in parts if table in part] or [empty_table(table)],
+                               ignore_index=True) for table in COLUMNS}
+    utterances = tables["utterances"]
+    utterances["split"] = assign_splits(utterances, profile)
+    corpus = Corpus(root=root, name=profile.name, **tables)
+    corpus.save()
+    seconds = round(time.perf_counter() - start, 2)
+    with atomic_write(stamp, mode="w") as handle:
+        json.dump({"profile": profile.name, "fingerprint": fingerprint, "build_seconds": seconds,
+                   "seconds_per_source": timings, "audio_minutes": round(utterances["duration_s"].sum() / 60, 2)},
+                  handle, indent=2)
+    return corpus
+
+
+def build_info(profile: str | Profile | None = None) -> dict:
+    """The ``build.json`` of a built corpus: build time, audio minutes, fingerprint."""
+    return json.loads((corpus_dir(get_profile(profile)) / "build.json").read_text())
