@@ -18,7 +18,7 @@ from .audio import SAMPLE_RATE, write_wav
 from .profiles import INSTRUMENTS, Profile
 from .speech import MissingToolError
 
-RECIPE_VERSION = "music-1"
+RECIPE_VERSION = "music-2"
 FLUIDR3 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 SCALES = {"major": [0, 2, 4, 5, 7, 9, 11], "minor": [0, 2, 3, 5, 7, 8, 10], "pentatonic": [0, 2, 4, 7, 9]}
 NOTE_SECONDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
