@@ -64,6 +64,8 @@ class Corpus:
             frame = getattr(self, table)
             missing = [c for c in COLUMNS[table] if c not in frame.columns]
             assert not missing, f"{self.name}: table {table} lacks columns {missing}"
+            extra = [c for c in frame.columns if c not in COLUMNS[table]]
+            setattr(self, table, frame[COLUMNS[table] + extra].reset_index(drop=True))
         bad = set(self.utterances["source"]) - set(SOURCES)
         assert not bad, f"{self.name}: unknown sources {bad}; expected {SOURCES}"
         bad = set(self.utterances["split"]) - set(SPLITS)
