@@ -15,6 +15,9 @@ def main(argv: list[str] | None = None) -> int:
     corpus.add_argument("--force", action="store_true", help="rebuild even if the cache matches")
     features = commands.add_parser("features", help="compute (or reuse) the tokens and labels of a profile")
     features.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)}")
+    book = commands.add_parser("book", help="execute every chapter and build the HTML book")
+    book.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)}")
+    book.add_argument("--builder", default="html", help="a Jupyter Book builder: html, singlehtml, ...")
     args = parser.parse_args(argv)
 
     try:
@@ -31,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
 
             tokens = load_tokens(args.profile)
             print(f"{len(tokens.labels)} tokens of shape {tokens.mel.shape[1:]} from {tokens.labels['utt_id'].nunique()} utterances")
+        elif args.command == "book":
+            from .book import build_book
+
+            build_book(args.profile, builder=args.builder)
     except UnknownProfileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .audio import atomic_write
 from .corpus import Corpus, build_corpus, corpus_dir, profile_fingerprint
@@ -105,6 +105,21 @@ class TokenSet:
             for column in STRING_COLUMNS:
                 labels[column] = labels[column].astype(str)
             return cls(data["mel"], labels, FeatureConfig(**json.loads(str(data["config"]))))
+
+
+def sequence_lengths(seconds: float, config: FeatureConfig = FeatureConfig()) -> pd.DataFrame:
+    """How long a sequence ``seconds`` of audio is as samples, mel frames and tokens, and what attention costs.
+
+    Self-attention compares every position with every other, so its cost grows with the square of the length.
+    Used by chapter 1 ("why tokens").
+    """
+    rows = [("waveform samples", config.sample_rate), ("mel frames (10 ms)", config.sample_rate / config.hop_length),
+            (f"tokens ({1000 / config.tokens_per_second:.0f} ms)", config.tokens_per_second)]
+    return pd.DataFrame([
+        {"representation": name, "per second": rate, f"positions in {seconds:g} s": int(rate * seconds),
+         "attention pairs": int(rate * seconds) ** 2}
+        for name, rate in rows
+    ])
 
 
 def log_mel(audio: np.ndarray, config: FeatureConfig = FeatureConfig()) -> np.ndarray:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .audio import SAMPLE_RATE, write_wav
 from .profiles import INSTRUMENTS, Profile

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import soundfile as sf
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .audio import SAMPLE_RATE, write_wav
 from .phones import SILENCE, normalize_phone

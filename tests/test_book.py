@@ -1,0 +1,72 @@
+"""The book builds under the tiny profile, fails on a failing cell, and renders in a real browser."""
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+
+from wmlib.book import BOOK_ROOT, build_book
+
+CHROMIUM = shutil.which("chromium")
+CHAPTERS = sorted((BOOK_ROOT / "chapters").glob("*.md"))
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory, tiny_tokens):
+    """The whole book, every chapter executed from scratch on the tiny corpus (fresh output folder, no cache)."""
+    return build_book("tiny", output=tmp_path_factory.mktemp("book"))
+
+
+def render(page: Path) -> BeautifulSoup:
+    """The page's DOM after headless Chromium has run its scripts (plotly draws its SVG here)."""
+    assert CHROMIUM, "Debian's chromium is needed for the browser check: apt-get install chromium (or make setup)"
+    with tempfile.TemporaryDirectory() as profile_dir:
+        result = subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--no-first-run", "--disable-sync", f"--user-data-dir={profile_dir}",
+             "--virtual-time-budget=15000", "--dump-dom", page.as_uri()],
+            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return BeautifulSoup(result.stdout, "html.parser")
+
+
+def test_every_chapter_is_built(built_book):
+    for chapter in CHAPTERS:
+        assert (built_book / "chapters" / f"{chapter.stem}.html").exists(), chapter.name
+    assert (built_book / "intro.html").exists()
+
+
+@pytest.mark.parametrize("chapter", [c.stem for c in CHAPTERS])
+def test_chapter_renders_plotly_and_audio_offline(built_book, chapter):
+    page = built_book / "chapters" / f"{chapter}.html"
+    source = page.read_text()
+    assert "cdn.plot.ly" not in source and "plotly-latest" not in source, "plotly.js must come from _static/"
+    assert (built_book / "_static" / "plotly.min.js").exists()
+    dom = render(page)
+    figures = dom.select("div.plotly-graph-div")
+    assert len(figures) >= 5, f"{chapter}: only {len(figures)} plotly figures in the page"
+    undrawn = [f.get("id") for f in figures if not f.select("svg.main-svg")]
+    assert not undrawn, f"{chapter}: plotly figures that did not draw: {undrawn}"
+    players = dom.select("audio")
+    assert len(players) >= 3 and all(p.select("source") or p.get("src") for p in players)
+    assert not dom.select("div.output.traceback, .cell_output .traceback")
+
+
+@pytest.mark.parametrize("cell, fails", [("print('fine')", False), ("raise RuntimeError('this cell fails')", True)])
+def test_a_failing_cell_fails_the_build(tmp_path, cell, fails):
+    """The same minimal book builds with a good cell and fails with a raising one (raise_on_error works)."""
+    book = tmp_path / "book"
+    (book / "chapters").mkdir(parents=True)
+    shutil.copy(BOOK_ROOT / "_config.yml", book)
+    (book / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: chapters/broken\n")
+    (book / "intro.md").write_text("# Intro\n")
+    header = (BOOK_ROOT / "chapters" / "01_sound_as_tokens.md").read_text().split("---")[1]
+    (book / "chapters" / "broken.md").write_text(
+        f"---{header}---\n\n# Broken\n\n```{{code-cell}} ipython3\n{cell}\n```\n")
+    if fails:
+        with pytest.raises(subprocess.CalledProcessError):
+            build_book("tiny", output=tmp_path / "out", source=book)
+    else:
+        assert (build_book("tiny", output=tmp_path / "out", source=book) / "chapters" / "broken.html").exists()

@@ -1,0 +1,79 @@
+"""Building the Jupyter Book: offline plotly.js, a cache that notices code changes, one call for CLI and tests.
+
+Jupyter Book's execution cache keys on a notebook's text only, so an edit to ``wmlib`` (or another corpus profile)
+would leave stale figures.  :func:`build_book` stamps the cache with a hash of the package's source and the
+profile and clears it when either changes.
+
+Used by ``make book`` (``python -m wmlib book``) and by ``tests/test_book.py``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .profiles import get_profile
+
+BOOK_ROOT = Path(__file__).resolve().parent.parent
+
+
+def code_fingerprint() -> str:
+    """Hash of every ``wmlib`` source file: what the chapters' outputs depend on besides their own text."""
+    digest = hashlib.sha256()
+    for path in sorted((BOOK_ROOT / "wmlib").rglob("*.py")):
+        digest.update(path.relative_to(BOOK_ROOT).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def ship_plotly_js(book_root: Path = BOOK_ROOT) -> Path:
+    """Copy the installed plotly's ``plotly.min.js`` into ``_static/`` (Jupyter Book adds it to every page)."""
+    import plotly
+
+    source = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    target = book_root / "_static" / "plotly.min.js"
+    if not target.exists() or target.stat().st_size != source.stat().st_size:
+        target.parent.mkdir(exist_ok=True)
+        shutil.copyfile(source, target)
+    return target
+
+
+def build_book(profile: str | None = None, output: Path | None = None, builder: str = "html",
+               source: Path = BOOK_ROOT) -> Path:
+    """Execute every chapter under ``profile`` and build the book; raise if any cell fails.
+
+    Args:
+        profile: corpus profile the chapters run on (exported as ``$WMLIB_PROFILE`` to their kernels).
+        output: folder that receives ``_build/`` (default: the repository).
+        builder: a Jupyter Book builder (``html``, ``singlehtml``, ...).
+        source: the book's folder (``_config.yml``, ``_toc.yml``); tests point it at broken books.
+
+    Returns:
+        The folder of the built pages.
+
+    Raises:
+        subprocess.CalledProcessError: a cell failed or Sphinx warned (warnings are errors).
+    """
+    profile = get_profile(profile).name
+    output = Path(output or BOOK_ROOT)
+    cache = output / "_build" / ".jupyter_cache"
+    stamp = output / "_build" / "wmlib-stamp.json"
+    expected = {"code": code_fingerprint(), "profile": profile}
+    if stamp.exists() and json.loads(stamp.read_text()) != expected and cache.exists():
+        print(f"wmlib or the profile changed since the last build: re-executing every chapter ({cache} cleared)")
+        shutil.rmtree(cache)
+    ship_plotly_js(source)
+    env = dict(os.environ, WMLIB_PROFILE=profile, PYTHONPATH=str(BOOK_ROOT))
+    command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(source), "--builder", builder,
+               "--path-output", str(output), "-W", "-n", "--keep-going"]
+    start = time.perf_counter()
+    subprocess.run(command, env=env, check=True)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(json.dumps(expected))
+    print(f"book ({profile}) built in {time.perf_counter() - start:.0f} s: {output / '_build' / builder}")
+    return output / "_build" / builder

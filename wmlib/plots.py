@@ -1,0 +1,139 @@
+"""Interactive figures for the book (plotly), drawn offline.
+
+:func:`setup_book_plotting` makes figures render in the built HTML without a CDN: plotly.js ships once in the
+book's ``_static/`` and every figure is emitted as an HTML ``<div>`` that uses it (myst-nb drops plotly 7's default
+mime type, so without this the figures vanish).
+
+Used by every chapter; chapter 1 uses :func:`spectrogram_figure` and the corpus statistics figures.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SOURCE_COLOURS = {"speech": "#1f77b4", "music": "#d62728", "noise": "#7f7f7f"}
+
+
+def setup_book_plotting() -> None:
+    """Render plotly figures as HTML divs that use the page's own plotly.js (works in Jupyter and in the book)."""
+    import plotly.io as pio
+    from plotly.io._base_renderers import HtmlRenderer
+
+    class OfflineDivRenderer(HtmlRenderer):
+        def __init__(self):
+            super().__init__(connected=False, global_init=False, full_html=False, include_plotlyjs=False)
+
+    pio.renderers["book"] = OfflineDivRenderer()
+    pio.renderers.default = "book+plotly_mimetype"  # the div for HTML, the mime bundle for JupyterLab
+    pio.templates.default = "plotly_white"
+
+
+def spectrogram_figure(mel: np.ndarray, hop_seconds: float = 0.01, title: str = "",
+                       token_seconds: float | None = 0.04, segments: pd.DataFrame | None = None,
+                       label_column: str = "phone", pitch: pd.DataFrame | None = None):
+    """A log-mel spectrogram with optional token grid, labelled segments and a pitch track.
+
+    Args:
+        mel: ``(n_mels, frames)`` log-mel in dB.
+        hop_seconds: seconds per frame.
+        token_seconds: draw a faint line at every token boundary (``None`` for none).
+        segments: rows with ``start_s, end_s`` and ``label_column``, written above the spectrogram.
+        pitch: rows with ``time_s`` and ``mel_bin`` (the label's pitch on the mel axis) drawn as a line.
+
+    Returns:
+        A ``plotly.graph_objects.Figure``.
+    """
+    import plotly.graph_objects as go
+
+    times = np.arange(mel.shape[1]) * hop_seconds
+    figure = go.Figure(go.Heatmap(z=mel, x=times, y=np.arange(mel.shape[0]), colorscale="Magma",
+                                  colorbar=dict(title="dB"), hovertemplate="t=%{x:.2f}s bin=%{y} %{z:.0f} dB"))
+    duration = mel.shape[1] * hop_seconds
+    if token_seconds:
+        for boundary in np.arange(0, duration, token_seconds):
+            figure.add_vline(x=boundary, line_width=0.3, line_color="rgba(255,255,255,0.25)")
+    if segments is not None and len(segments):
+        for row in segments.itertuples():
+            figure.add_vline(x=row.start_s, line_width=1, line_color="rgba(0,255,255,0.6)")
+        figure.add_trace(go.Scatter(
+            x=(segments["start_s"] + segments["end_s"]) / 2, y=np.full(len(segments), mel.shape[0] + 2),
+            text=segments[label_column].astype(str), mode="text", textfont=dict(size=10), name=label_column,
+            hovertemplate="%{text}<extra></extra>"))
+    if pitch is not None and len(pitch):
+        figure.add_trace(go.Scatter(x=pitch["time_s"], y=pitch["mel_bin"], mode="lines", name="f0 label",
+                                    line=dict(color="cyan", width=2), connectgaps=False))
+    figure.update_layout(title=title, xaxis_title="time (s)", yaxis_title="mel bin", height=330,
+                         margin=dict(l=50, r=20, t=50, b=40), showlegend=False)
+    figure.update_yaxes(range=[-0.5, mel.shape[0] + 4])
+    return figure
+
+
+def hz_to_mel_bin(hz: np.ndarray, n_mels: int = 64, fmin: float = 0.0, fmax: float = 8000.0) -> np.ndarray:
+    """Fractional mel-bin index of frequencies, to draw pitch over a mel spectrogram."""
+    import librosa
+
+    centres = librosa.mel_frequencies(n_mels=n_mels + 2, fmin=fmin, fmax=fmax)[1:-1]
+    return np.interp(librosa.hz_to_mel(hz), librosa.hz_to_mel(centres), np.arange(n_mels))
+
+
+def utterance_figure(corpus, utt_id: str, config=None):
+    """Spectrogram of one utterance with its own labels: phones (speech), note names and pitch (music), events.
+
+    Used by chapter 1's corpus tour.
+    """
+    import librosa
+
+    from .features import FeatureConfig, log_mel
+
+    config = config or FeatureConfig()
+    row = corpus.utterances.set_index("utt_id").loc[utt_id]
+    mel = log_mel(corpus.audio(utt_id), config)
+    hop = config.hop_length / config.sample_rate
+    title = f"{row['source']} · {row['voice']} · {utt_id}" + (f" — “{row['text']}”" if row["text"] else "")
+    if row["source"] == "speech":
+        return spectrogram_figure(mel, hop, title, segments=corpus.segments("phones", utt_id), label_column="phone")
+    if row["source"] == "music":
+        notes = corpus.segments("notes", utt_id)
+        notes = notes.assign(name=[librosa.midi_to_note(int(p), unicode=False) for p in notes["pitch"]])
+        pitch = pd.DataFrame({  # one line segment per note, NaN between notes so the line breaks
+            "time_s": np.ravel(np.column_stack([notes["start_s"], notes["end_s"], notes["end_s"]])),
+            "mel_bin": np.ravel(np.column_stack([hz_to_mel_bin(librosa.midi_to_hz(notes["pitch"]),
+                                                               config.n_mels, config.fmin, config.fmax)] * 2
+                                                + [np.full(len(notes), np.nan)])),
+        })
+        return spectrogram_figure(mel, hop, title, segments=notes, label_column="name", pitch=pitch)
+    return spectrogram_figure(mel, hop, title, segments=corpus.segments("events", utt_id), label_column="event")
+
+
+def duration_figure(utterances: pd.DataFrame):
+    """Histogram of utterance durations per source (chapter 1)."""
+    import plotly.express as px
+
+    figure = px.histogram(utterances, x="duration_s", color="source", nbins=40, barmode="overlay",
+                          color_discrete_map=SOURCE_COLOURS, labels={"duration_s": "utterance duration (s)"})
+    figure.update_layout(height=300, margin=dict(l=50, r=20, t=30, b=40))
+    return figure
+
+
+def phone_distribution_figure(token_labels: pd.DataFrame):
+    """Token count per phone, coloured by phone class, over speech tokens (chapter 1)."""
+    import plotly.express as px
+
+    speech = token_labels[token_labels["source"] == "speech"]
+    counts = speech.groupby(["phone", "phone_class"]).size().rename("tokens").reset_index()
+    counts = counts.sort_values("tokens", ascending=False)
+    figure = px.bar(counts, x="phone", y="tokens", color="phone_class", labels={"tokens": "40 ms tokens"})
+    figure.update_layout(height=320, margin=dict(l=50, r=20, t=30, b=40), xaxis_tickangle=0)
+    return figure
+
+
+def pitch_distribution_figure(token_labels: pd.DataFrame):
+    """Histogram of voiced-token pitch (MIDI units) for speech (estimated) and music (exact) (chapter 1)."""
+    import plotly.express as px
+
+    voiced = token_labels[token_labels["voiced"]].assign(
+        kind=lambda frame: frame["source"] + np.where(frame["f0_estimated"], " (pYIN estimate)", " (MIDI label)"))
+    figure = px.histogram(voiced, x="midi_pitch", color="kind", nbins=70, barmode="overlay",
+                          labels={"midi_pitch": "pitch (MIDI note number; 60 = C4 = 262 Hz)"})
+    figure.update_layout(height=300, margin=dict(l=50, r=20, t=30, b=40))
+    return figure
