@@ -41,7 +41,8 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 corpus: setup-book
 	$(PY) -m wmlib corpus --profile $(PROFILE)
 
-book: corpus
+book: setup-book
+	$(PY) -m wmlib features --profile $(PROFILE)
 	$(PY) -m wmlib book --profile $(PROFILE)
 
 test: setup-test

@@ -29,6 +29,7 @@ import pandas as pd
 from .audio import atomic_write, load_audio
 from .profiles import Profile, data_root, get_profile
 
+SPLITS_VERSION = "splits-2"  # bump when assign_splits changes: the cache fingerprint includes it
 SOURCES = ("speech", "music", "noise")
 SPLITS = ("train", "valid", "test", "heldout")
 
@@ -128,17 +129,25 @@ class Corpus:
 def assign_splits(utterances: pd.DataFrame, profile: Profile) -> pd.Series:
     """Split by utterance: held-out voices/instruments get ``heldout``; the rest train/valid/test by a seeded draw.
 
-    The draw is stratified by source so each source has valid and test utterances even in ``tiny``.
+    The draw is stratified by voice (so every trained voice and instrument is also tested, where it has enough
+    utterances) and each source gets at least one valid and one test utterance even in ``tiny``.
     """
     heldout = set(profile.heldout_voices) | set(profile.heldout_instruments)
     splits = pd.Series("train", index=utterances.index, dtype=object)
     rng = np.random.default_rng(profile.seed + 17)
-    for source, group in utterances[~utterances["voice"].isin(heldout)].groupby("source", sort=True):
+    kept = utterances[~utterances["voice"].isin(heldout)]
+    for _, group in kept.groupby(["source", "voice"], sort=True):
         order = rng.permutation(group.index.to_numpy())
-        n_valid = max(1, round(len(order) * profile.valid_fraction))
-        n_test = max(1, round(len(order) * profile.test_fraction))
+        n_valid = round(len(order) * profile.valid_fraction)
+        n_test = round(len(order) * profile.test_fraction)
         splits.loc[order[:n_valid]] = "valid"
         splits.loc[order[n_valid:n_valid + n_test]] = "test"
+    for _, group in kept.groupby("source", sort=True):  # small profiles: make sure each source is evaluated
+        for split in ("valid", "test"):
+            if not (splits.loc[group.index] == split).any():
+                candidates = group.index[splits.loc[group.index] == "train"].to_numpy()
+                if len(candidates) > 1:
+                    splits.loc[rng.choice(candidates)] = split
     splits[utterances["voice"].isin(heldout)] = "heldout"
     return splits
 
@@ -152,7 +161,7 @@ def profile_fingerprint(profile: Profile) -> str:
     from . import music, noise, speech
 
     recipe = {f.name: getattr(profile, f.name) for f in fields(profile)}
-    recipe["generators"] = [module.RECIPE_VERSION for module in (speech, music, noise)]
+    recipe["generators"] = [module.RECIPE_VERSION for module in (speech, music, noise)] + [SPLITS_VERSION]
     return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

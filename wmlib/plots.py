@@ -137,3 +137,39 @@ def pitch_distribution_figure(token_labels: pd.DataFrame):
                           labels={"midi_pitch": "pitch (MIDI note number; 60 = C4 = 262 Hz)"})
     figure.update_layout(height=300, margin=dict(l=50, r=20, t=30, b=40))
     return figure
+
+
+def waveform_and_spectrogram_figure(audio: np.ndarray, mel: np.ndarray, sample_rate: int = 16_000,
+                                    hop_seconds: float = 0.01, title: str = ""):
+    """The waveform above its log-mel spectrogram, on one time axis (chapter 1)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    step = 8  # every 8th sample is plenty for a picture and keeps the page light
+    time_s = np.arange(0, len(audio), step) / sample_rate
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.35, 0.65], vertical_spacing=0.05)
+    figure.add_trace(go.Scatter(x=time_s, y=audio[::step], line=dict(width=0.6)), row=1, col=1)
+    figure.add_trace(go.Heatmap(z=mel, x=np.arange(mel.shape[1]) * hop_seconds, colorscale="Magma",
+                                showscale=False), row=2, col=1)
+    figure.update_layout(height=420, showlegend=False, title=title)
+    figure.update_yaxes(title_text="pressure", row=1, col=1)
+    figure.update_yaxes(title_text="mel bin", row=2, col=1)
+    figure.update_xaxes(title_text="time (s)", row=2, col=1)
+    return figure
+
+
+def token_strip_figure(token_mels: np.ndarray, labels: list[str], title: str = ""):
+    """Tokens side by side with a gap between them, each labelled (chapter 1: "why tokens").
+
+    Args:
+        token_mels: ``(T, n_mels, frames_per_token)``.
+        labels: one tick label per token (e.g. its phone).
+    """
+    import plotly.graph_objects as go
+
+    count, _, width = token_mels.shape
+    separated = np.concatenate([np.pad(t, ((0, 0), (0, 1)), constant_values=np.nan) for t in token_mels], axis=1)
+    figure = go.Figure(go.Heatmap(z=separated, colorscale="Magma", showscale=False))  # (n_mels, T * (width + 1))
+    figure.update_layout(height=280, title=title, yaxis_title="mel bin",
+                         xaxis=dict(tickvals=np.arange(count) * (width + 1) + (width - 1) / 2, ticktext=list(labels)))
+    return figure
