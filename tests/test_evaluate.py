@@ -1,0 +1,66 @@
+"""Retrieval evaluation: ranks, distractors, bootstrap intervals and baselines on sequences we understand."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from wmlib import evaluate as ev
+from wmlib.features import FeatureConfig, TokenSet
+
+
+def test_ranks_count_the_distractors_that_beat_the_target():
+    pool = np.eye(4, dtype=np.float32)
+    predictions = np.array([[1, 0, 0, 0], [0.1, 0.9, 0.5, 0]], dtype=np.float32)
+    targets = np.array([0, 2])
+    distractors = np.array([[1, 2, 3] * 85, [0, 1, 3] * 85])  # 255 each
+    ranks = ev.ranks(predictions, pool, targets, distractors, "cosine")
+    assert ranks[0] == 0  # the target is the best match
+    assert ranks[1] == 85  # only the 85 copies of candidate 1 score above candidate 2
+
+
+def test_distractors_never_include_the_target():
+    targets = np.random.default_rng(0).integers(0, 300, 1000)
+    distractors = ev.draw_distractors(1000, 300, targets, seed=1)
+    assert distractors.shape == (1000, 255) and not (distractors == targets[:, None]).any()
+    assert distractors.min() >= 0 and distractors.max() < 300
+
+
+def test_bootstrap_interval_covers_the_mean_and_shrinks_with_data():
+    rng = np.random.default_rng(0)
+    small = rng.random(200) < 0.3
+    large = rng.random(20000) < 0.3
+    low_s, high_s = ev.bootstrap_ci(small, np.arange(200) // 10)
+    low_l, high_l = ev.bootstrap_ci(large, np.arange(20000) // 10)
+    assert low_s <= small.mean() <= high_s and low_l <= large.mean() <= high_l
+    assert high_l - low_l < (high_s - low_s) / 3
+
+
+def _rotating_tokens(n_utts=12, length=40, seed=0):
+    """Each next token is a fixed rotation of the previous one (in normalised log-mel): linear, so an AR model
+    can learn it exactly, while every token stays distinct (no two candidates are alike by chance)."""
+    rng = np.random.default_rng(seed)
+    rotation, _ = np.linalg.qr(rng.normal(size=(256, 256)))
+    mels, rows = [], []
+    for u in range(n_utts):
+        state = rng.normal(size=256)
+        for t in range(length):
+            mels.append((state.reshape(64, 4) * 25 - 50).astype(np.float32))
+            rows.append({"utt_id": f"u{u}", "token": t, "split": "train" if u < 8 else "test"})
+            state = rotation @ state + rng.normal(0, 0.01, 256)
+    return TokenSet(np.stack(mels), pd.DataFrame(rows), FeatureConfig())
+
+
+def test_linear_autoregression_learns_a_linear_dynamics_and_copy_last_does_not():
+    tokens = _rotating_tokens()
+    train, test = (ev.Windows.from_tokens(tokens, split, 20) for split in ("train", "test"))
+    assert train.mel.shape == (16, 20, 64, 4)
+    table = ev.retrieval_table(test, ev.standard_methods(train, {}, horizons=(1, 3)), horizons=(1, 3), n_boot=200)
+    top1 = table.set_index(["method", "horizon"])["top1"]
+    assert top1[("linear AR (4 tokens)", 1)] > 0.95 and top1[("linear AR (4 tokens)", 3)] > 0.95
+    # copy-last predicts token t for t+1, which a rotation moved far away
+    assert top1[("copy last token", 1)] < 0.1
+    assert (table["top1_low"] <= table["top1"]).all() and (table["top1"] <= table["top1_high"]).all()
+
+
+def test_windows_refuse_a_split_with_no_long_utterance():
+    with pytest.raises(AssertionError, match="no utterance"):
+        ev.Windows.from_tokens(_rotating_tokens(length=10), "test", 20)
