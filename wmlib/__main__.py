@@ -15,6 +15,10 @@ def main(argv: list[str] | None = None) -> int:
     corpus.add_argument("--force", action="store_true", help="rebuild even if the cache matches")
     features = commands.add_parser("features", help="compute (or reuse) the tokens and labels of a profile")
     features.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)}")
+    from .train import add_train_arguments
+
+    train = commands.add_parser("train", help="train a world model (resumes an interrupted run)")
+    add_train_arguments(train)
     book = commands.add_parser("book", help="execute every chapter and build the HTML book")
     book.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)}")
     book.add_argument("--builder", default="html", help="a Jupyter Book builder: html, singlehtml, ...")
@@ -34,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
 
             tokens = load_tokens(args.profile)
             print(f"{len(tokens.labels)} tokens of shape {tokens.mel.shape[1:]} from {tokens.labels['utt_id'].nunique()} utterances")
+        elif args.command == "train":
+            from .train import run_from_args
+
+            return run_from_args(args)
         elif args.command == "book":
             from .book import build_book
 

@@ -1,0 +1,969 @@
+"""The world model: a token encoder, a dynamics model (RSSM or causal transformer), heads and losses; and the
+masked-autoencoder control.  Meant to be read top to bottom in one sitting (nanoGPT / DreamerV3 style).
+
+Contents, in reading order: config and presets; input scaling; small building blocks; categorical latents and KL
+balancing; linear layers for time loops (:class:`LoopLinear`, a speed-up for the RSSM); :class:`RSSM`;
+:class:`TransformerDynamics`; :class:`WorldModel`, which joins an encoder, one dynamics model and the heads, and
+owns the losses; :class:`MaskedAutoencoder` ("the old way: reconstruction"); helpers.
+
+Shape letters: B batch, T tokens in time, M mel bins, F frames per token, E embedding, D deterministic state,
+S stochastic variables, C classes per variable, P contrastive projection, d transformer width, H horizon.
+
+Time convention, the same for both dynamics models.  For token ``t``:
+
+- the **prior feature** has seen tokens ``< t`` only: it is the model's prediction state for token ``t``
+  (RSSM: ``concat(h_t, prior_probs(h_t))``; transformer: its output at the position before token ``t``);
+- the **feature** has seen tokens ``<= t`` (RSSM: ``concat(h_t, z_t)`` with ``z_t`` sampled from the posterior;
+  transformer: its output after token ``t``).  Decoders map a feature to its own token; imagined features (dreams)
+  have the same meaning, so the same decoder shows and plays them.
+
+Used by the training, probing, dreams and RSA chapters (through ``wmlib.train`` and the analyses).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+DYNAMICS = ("rssm", "transformer")
+OBJECTIVES = ("contrastive", "reconstruction", "both")
+ARCHITECTURES = ("world_model", "masked_autoencoder")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Config
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Every size and switch of the models.  The defaults are the ``"default"`` preset (a 2-core laptop CPU).
+
+    ``hidden_dim`` is the width of the RSSM's prior and posterior networks and of every head and decoder.
+    ``predict_horizons`` is K: the contrastive loss predicts the tokens 1..K ahead, one small head per horizon.
+    The transformer settings serve both the transformer dynamics and the masked autoencoder.
+    """
+
+    architecture: str = "world_model"  # "world_model" | "masked_autoencoder"
+    n_mels: int = 64
+    frames_per_token: int = 4
+    embed_dim: int = 256
+    hidden_dim: int = 256
+    dynamics: str = "rssm"  # "rssm" | "transformer"
+    objective: str = "contrastive"  # "contrastive" | "reconstruction" | "both"
+    # RSSM
+    deter_dim: int = 512
+    stoch_vars: int = 16
+    stoch_classes: int = 16
+    unimix: float = 0.01
+    kl_dyn_scale: float = 0.5
+    kl_rep_scale: float = 0.1
+    free_nats: float = 1.0
+    # transformer (dynamics and masked autoencoder)
+    n_layers: int = 4
+    n_heads: int = 4
+    d_model: int = 256
+    max_len: int = 512  # positions, including the transformer's start position
+    dropout: float = 0.0
+    # contrastive prediction
+    proj_dim: int = 128
+    temperature: float = 0.1
+    predict_horizons: int = 4
+    # masked autoencoder
+    mask_ratio: float = 0.5
+
+    def __post_init__(self):
+        assert self.architecture in ARCHITECTURES, (
+            f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+        assert self.dynamics in DYNAMICS, f"dynamics must be one of {DYNAMICS}, got {self.dynamics!r}"
+        assert self.objective in OBJECTIVES, f"objective must be one of {OBJECTIVES}, got {self.objective!r}"
+        assert self.d_model % self.n_heads == 0, f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}"
+        assert self.predict_horizons >= 1, f"predict_horizons must be >= 1, got {self.predict_horizons}"
+        assert 0.0 < self.mask_ratio < 1.0, f"mask_ratio must lie in (0, 1), got {self.mask_ratio}"
+        assert 0.0 <= self.unimix < 1.0, f"unimix must lie in [0, 1), got {self.unimix}"
+
+    @property
+    def token_dim(self) -> int:
+        """Numbers in one token: ``n_mels * frames_per_token`` (256 by default)."""
+        return self.n_mels * self.frames_per_token
+
+    @property
+    def contrastive(self) -> bool:
+        return self.objective in ("contrastive", "both")
+
+    @property
+    def reconstruction(self) -> bool:
+        return self.objective in ("reconstruction", "both")
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "ModelConfig":
+        """The sizes of preset ``name`` (a key of :data:`SIZES`), with ``overrides`` on top.
+
+        Example: ``ModelConfig.preset("default", dynamics="transformer", objective="both")``.
+        """
+        assert name in SIZES, f"unknown preset {name!r}; choose from {sorted(SIZES)}"
+        return cls(**{**SIZES[name], **overrides})
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict (for the checkpoint's config file); ``ModelConfig(**d)`` reads it back."""
+        return asdict(self)
+
+
+SIZES: dict[str, dict] = {
+    # Tests and CI: trains in seconds.
+    "tiny": dict(embed_dim=32, hidden_dim=64, deter_dim=64, stoch_vars=8, stoch_classes=8, n_layers=2, n_heads=2,
+                 d_model=32, max_len=128, proj_dim=32, predict_horizons=2),
+    # The book on a 2-core CPU (the dataclass defaults).
+    "default": dict(embed_dim=256, hidden_dim=256, deter_dim=512, stoch_vars=16, stoch_classes=16, n_layers=4,
+                    n_heads=4, d_model=256, max_len=512, proj_dim=128, predict_horizons=4),
+    # GPUs.
+    "large": dict(embed_dim=512, hidden_dim=1024, deter_dim=2048, stoch_vars=32, stoch_classes=32, n_layers=8,
+                  n_heads=8, d_model=512, max_len=1024, proj_dim=256, predict_horizons=8),
+}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Input scaling
+
+DB_OFFSET = 50.0
+DB_SCALE = 25.0
+
+
+def normalise_tokens(tokens_db: torch.Tensor) -> torch.Tensor:
+    """Fixed affine map of log-mel dB to roughly unit range: ``(dB + 50) / 25``.
+
+    Tokens lie in about -100..+10 dB re full scale, which maps to -2..+2.4; -50 dB (quiet speech) maps to 0.
+    Fixed rather than fitted so that a checkpoint needs no data statistics.  Reconstruction losses are MSE in
+    this scale.
+    """
+    return (tokens_db + DB_OFFSET) / DB_SCALE
+
+
+def denormalise_tokens(tokens: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`normalise_tokens`: back to dB."""
+    return tokens * DB_SCALE - DB_OFFSET
+
+
+def symlog(x: torch.Tensor) -> torch.Tensor:
+    """``sign(x) * log(1 + |x|)`` (DreamerV3): compresses large magnitudes, identity-like near 0."""
+    return torch.sign(x) * torch.log1p(x.abs())
+
+
+def symexp(x: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`symlog`."""
+    return torch.sign(x) * torch.expm1(x.abs())
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Building blocks
+
+
+def mlp(in_dim: int, hidden_dim: int, out_dim: int, hidden_layers: int = 1) -> nn.Sequential:
+    """``hidden_layers`` × (Linear, LayerNorm, SiLU), then a Linear to ``out_dim`` (DreamerV3's layer pattern)."""
+    layers = []
+    for i in range(hidden_layers):
+        layers += [nn.Linear(in_dim if i == 0 else hidden_dim, hidden_dim), nn.LayerNorm(hidden_dim), nn.SiLU()]
+    layers.append(nn.Linear(hidden_dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+def check_tokens(tokens: torch.Tensor, config: ModelConfig) -> None:
+    """Assert that ``tokens`` is ``(B, T, n_mels, frames_per_token)``."""
+    expected = (config.n_mels, config.frames_per_token)
+    assert tokens.ndim == 4 and tuple(tokens.shape[-2:]) == expected, (
+        f"tokens must be (batch, time, {expected[0]}, {expected[1]}) log-mel dB, got {tuple(tokens.shape)}")
+
+
+def transformer_stack(config: ModelConfig) -> nn.TransformerEncoder:
+    """Pre-norm transformer layers with a final LayerNorm, batch first (used by both transformers here)."""
+    layer = nn.TransformerEncoderLayer(
+        config.d_model, config.n_heads, dim_feedforward=4 * config.d_model, dropout=config.dropout,
+        activation="gelu", batch_first=True, norm_first=True)
+    # Nested tensors need post-norm layers; we never pad anyway.
+    return nn.TransformerEncoder(layer, config.n_layers, norm=nn.LayerNorm(config.d_model), enable_nested_tensor=False)
+
+
+def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
+    """Fixed sin-cos position codes ``(length, dim)`` (Vaswani et al.), for the masked autoencoder."""
+    position = torch.arange(length, dtype=torch.float32)[:, None]  # (L, 1)
+    frequency = 10_000.0 ** (-torch.arange(0, dim, 2, dtype=torch.float32) / dim)  # (dim/2,)
+    codes = torch.zeros(length, dim)
+    codes[:, 0::2] = torch.sin(position * frequency)
+    codes[:, 1::2] = torch.cos(position * frequency[: dim // 2])
+    return codes
+
+
+class TokenEncoder(nn.Module):
+    """A token (n_mels × frames, in dB) -> an embedding: scale, symlog, flatten, two MLP layers."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.net = nn.Sequential(
+            nn.Linear(config.token_dim, config.embed_dim), nn.LayerNorm(config.embed_dim), nn.SiLU(),
+            nn.Linear(config.embed_dim, config.embed_dim), nn.LayerNorm(config.embed_dim), nn.SiLU())
+
+    def forward(self, tokens_db: torch.Tensor) -> torch.Tensor:
+        """``(..., M, F)`` dB -> ``(..., E)``."""
+        shape = (self.config.n_mels, self.config.frames_per_token)
+        assert tuple(tokens_db.shape[-2:]) == shape, f"tokens must end in {shape}, got {tuple(tokens_db.shape)}"
+        x = symlog(normalise_tokens(tokens_db)).flatten(-2)  # (..., M*F)
+        return self.net(x)  # (..., E)
+
+
+class TokenDecoder(nn.Module):
+    """A feature -> its token in the normalised scale (see :func:`normalise_tokens`)."""
+
+    def __init__(self, config: ModelConfig, feature_dim: int):
+        super().__init__()
+        self.shape = (config.n_mels, config.frames_per_token)
+        self.net = mlp(feature_dim, config.hidden_dim, config.token_dim, hidden_layers=2)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features).unflatten(-1, self.shape)  # (..., M, F)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Categorical latents and KL balancing
+
+
+def unimix_log_probs(logits: torch.Tensor, unimix: float) -> torch.Tensor:
+    """Log-probabilities of ``(1 - unimix) * softmax(logits) + unimix / classes`` over the last axis.
+
+    DreamerV3's 1% uniform mix: no class probability falls below ``unimix / classes``, so KL terms stay finite
+    and the prior never becomes certain.
+    """
+    probs = logits.softmax(-1)
+    return ((1.0 - unimix) * probs + unimix / logits.shape[-1]).log()
+
+
+def exponential_noise(shape, device=None) -> torch.Tensor:
+    """``Exp(1)`` noise for :func:`sample_index` (float32; ``-log(1 - U)``, faster than ``Tensor.exponential_``)."""
+    return torch.rand(shape, device=device).neg_().log1p_().neg_().clamp_(min=1e-12)
+
+
+def sample_index(probs: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+    """The sampled class ``(...)`` of the categorical ``probs`` ``(..., C)``.
+
+    ``argmax(probs / noise)`` with ``Exp(1)`` noise is an exact sample (the exponential race: the Gumbel-max trick
+    without the logarithm).  ``noise=None`` takes the mode.
+    """
+    return probs.argmax(-1) if noise is None else (probs / noise).argmax(-1)
+
+
+def straight_through_sample(probs: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+    """A one-hot sample of the categorical ``probs`` (last axis), with straight-through gradients.
+
+    Forward: exactly one-hot.  Backward: the gradient of ``probs`` (the sample is ``one_hot + probs - sg(probs)``).
+
+    Args:
+        probs: ``(..., C)`` probabilities.
+        noise: ``Exp(1)`` noise of the same shape (:func:`exponential_noise`); ``None`` takes the mode.
+
+    Returns:
+        ``(..., C)`` one-hot tensor.
+    """
+    one_hot = F.one_hot(sample_index(probs, noise), probs.shape[-1]).to(probs.dtype)
+    return one_hot + (probs - probs.detach())  # exactly one-hot in value
+
+
+def categorical_kl(p_log: torch.Tensor, q_log: torch.Tensor) -> torch.Tensor:
+    """KL(p || q) of log-probabilities ``(..., S, C)``, summed over classes and variables: ``(...)``."""
+    return (p_log.exp() * (p_log - q_log)).sum((-2, -1))
+
+
+def kl_balance(post_logits: torch.Tensor, prior_logits: torch.Tensor, dyn_scale: float = 0.5,
+               rep_scale: float = 0.1, free_nats: float = 1.0) -> tuple[torch.Tensor, dict]:
+    """DreamerV3's balanced KL between posterior and prior of categorical latents.
+
+    ``dyn = KL(sg(post) || prior)`` trains the prior toward the posterior; ``rep = KL(post || sg(prior))`` keeps the
+    posterior predictable.  Each is summed over variables, then clipped below at ``free_nats`` per step
+    (``max(free_nats, kl)``: no gradient while the KL is already small), then averaged over steps.
+
+    Args:
+        post_logits: ``(..., S, C)`` posterior logits (any normalisation; log-softmax is taken here).
+        prior_logits: ``(..., S, C)`` prior logits.
+        dyn_scale, rep_scale: weights of the two terms (0.5 and 0.1 in DreamerV3).
+        free_nats: the clip.
+
+    Returns:
+        ``(loss, parts)``: ``loss = dyn_scale * mean(dyn) + rep_scale * mean(rep)`` with the clipped terms;
+        ``parts`` holds detached ``kl`` (mean unclipped KL, in nats), ``kl_dyn`` and ``kl_rep`` (clipped means).
+    """
+    assert post_logits.shape == prior_logits.shape, (
+        f"posterior {tuple(post_logits.shape)} and prior {tuple(prior_logits.shape)} shapes differ")
+    post_log, prior_log = post_logits.log_softmax(-1), prior_logits.log_softmax(-1)
+    dyn = categorical_kl(post_log.detach(), prior_log).clamp(min=free_nats)  # (...)
+    rep = categorical_kl(post_log, prior_log.detach()).clamp(min=free_nats)  # (...)
+    loss = dyn_scale * dyn.mean() + rep_scale * rep.mean()
+    with torch.no_grad():
+        kl = categorical_kl(post_log, prior_log).mean()
+    return loss, {"kl": kl, "kl_dyn": dyn.detach().mean(), "kl_rep": rep.detach().mean()}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Linear layers inside a time loop, with one weight gradient for all steps
+#
+# Autograd computes a weight gradient at every step of a loop and adds it into one buffer: T small matmuls and T
+# weight-sized additions, the bulk of an RSSM's backward time on a CPU.  Here each step's backward computes only
+# its inputs' gradients and keeps (input, output gradient); the weight's gradient is one matmul over all steps,
+# sum_t dY_t^T X_t, done by the node that hands the weight to the loop, which autograd runs after every step's.
+
+
+class _LoopWeight(torch.autograd.Function):
+    """Identity on the weight; its backward, run after every step's, is the batched weight gradient."""
+
+    @staticmethod
+    def forward(ctx, weight, stash):
+        ctx.stash = stash
+        ctx.set_materialize_grads(False)  # the steps pass no gradient here, only their stash
+        return weight.view_as(weight)
+
+    @staticmethod
+    def backward(ctx, grad_weight):
+        if ctx.stash:
+            grad_outputs = torch.cat([grad for _, grad in ctx.stash])  # (steps * B, out)
+            inputs = torch.cat([x for x, _ in ctx.stash]).to(grad_outputs.dtype)  # (steps * B, in)
+            ctx.stash.clear()
+            batched = grad_outputs.T @ inputs  # (out, in)
+            grad_weight = batched if grad_weight is None else grad_weight + batched
+        return grad_weight, None
+
+
+class _StepLinear(torch.autograd.Function):
+    """``x W^T + b`` at one step; backward: the gradients of ``x`` and ``b`` now, the weight's later."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stash):
+        ctx.save_for_backward(x, weight)
+        ctx.stash, ctx.has_bias = stash, bias is not None
+        return F.linear(x, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, weight = ctx.saved_tensors
+        ctx.stash.append((x, grad_output))
+        grad_x = grad_output @ weight.to(grad_output.dtype) if ctx.needs_input_grad[0] else None
+        grad_bias = grad_output.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return grad_x, None, grad_bias, None
+
+
+class _StepOneHotLinear(torch.autograd.Function):
+    """``z W^T`` for a straight-through one-hot ``z``: its value is ``one_hot(index)``, its gradient that of ``probs``.
+
+    A one-hot input selects one column of ``W`` per variable, so the forward pass sums S rows of ``table = W^T``
+    instead of multiplying by a mostly-zero matrix.
+    """
+
+    @staticmethod
+    def forward(ctx, flat_index, probs, weight, table, stash):
+        ctx.save_for_backward(flat_index, weight)
+        ctx.stash, ctx.probs_shape = stash, probs.shape
+        return F.embedding_bag(flat_index, table, mode="sum")  # (B, out)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        flat_index, weight = ctx.saved_tensors
+        one_hot = grad_output.new_zeros(len(flat_index), weight.shape[1]).scatter_(1, flat_index, 1.0)  # (B, S*C)
+        ctx.stash.append((one_hot, grad_output))
+        grad_probs = (grad_output @ weight.to(grad_output.dtype)).view(ctx.probs_shape)  # (B, S, C)
+        return None, grad_probs, None, None, None
+
+
+class LoopLinear:
+    """An ``nn.Linear`` prepared for every step of one time loop (one forward pass).
+
+    Same values and gradients as the layer itself; the weight's gradient is computed once, batched over steps.
+    Build one per forward pass (it holds that pass's stash); inputs are ``(B, in)``.
+    """
+
+    def __init__(self, linear: nn.Linear):
+        self.linear = linear
+        self.deferred = torch.is_grad_enabled()
+        if self.deferred:
+            self.stash = []
+            self.weight = _LoopWeight.apply(linear.weight, self.stash)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.deferred:
+            return self.linear(x)
+        return _StepLinear.apply(x, self.weight, self.linear.bias, self.stash)
+
+    def one_hot(self, index: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+        """The layer (no bias) on the straight-through sample ``one_hot(index) + probs - sg(probs)``.
+
+        Args:
+            index: ``(B, S)`` sampled class of each variable.
+            probs: ``(B, S, C)`` the probabilities it was sampled from (they receive the gradient).
+
+        Returns:
+            ``(B, out)``.
+        """
+        assert self.linear.bias is None, "one_hot() is for layers without bias"
+        if not hasattr(self, "table"):
+            self.table = self.linear.weight.detach().T.contiguous()  # (S*C, out): rows to sum
+            self.offsets = torch.arange(probs.shape[1], device=index.device) * probs.shape[2]  # (S,)
+        flat_index = index + self.offsets  # (B, S) rows of the table
+        if not self.deferred:
+            return F.embedding_bag(flat_index, self.table, mode="sum")  # (B, out)
+        return _StepOneHotLinear.apply(flat_index, probs, self.weight, self.table, self.stash)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# RSSM
+
+
+class RSSM(nn.Module):
+    """Recurrent state-space model (DreamerV2/V3): deterministic GRU state ``h`` and categorical stochastic ``z``.
+
+    ``h_t = GRU(h_{t-1}, z_{t-1})`` (no actions: audio has none), ``h_0 = 0``; prior ``p(z_t | h_t)``; posterior
+    ``q(z_t | h_t, e_t)``.  ``h_t`` has seen tokens ``< t``, so the prior is a next-token prediction.
+
+    The time loop is the only sequential part, and it holds only the GRU and the posterior.  What does not depend
+    on the previous step is done batched over time: the embeddings' share of the posterior input and the sampling
+    noise before the loop; the prior, the straight-through samples, the log-probabilities and the features after
+    it; and every weight gradient of the loop (:class:`LoopLinear`).  Inside, the GRU's recurrent matmul and the
+    posterior's ``h_t`` matmul share one weight matrix, and ``z`` enters the GRU as a table look-up (it is one-hot).
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        deter, hidden = config.deter_dim, config.hidden_dim
+        self.stoch_dim = config.stoch_vars * config.stoch_classes
+        self.feature_dim = deter + self.stoch_dim
+        # GRU, DreamerV3's variant (LayerNorm on the gates, reset applied to the whole candidate); gates are laid out
+        # [reset | update | candidate].  Its h-weights share one matrix with the posterior's.
+        self.gru_from_stoch = nn.Linear(self.stoch_dim, 3 * deter, bias=False)
+        self.from_deter = nn.Linear(deter, 3 * deter + hidden)  # [GRU gates | posterior hidden]
+        self.gru_norm = nn.LayerNorm(3 * deter)
+        with torch.no_grad():
+            self.gru_norm.bias[deter : 2 * deter].fill_(-1.0)  # update gate starts near keeping the state (DreamerV3)
+        # posterior q(z_t | h_t, e_t): Linear(concat(h, e)) split as W_h h + W_e e, then LayerNorm, SiLU, Linear
+        self.posterior_from_embedding = nn.Linear(config.embed_dim, hidden, bias=False)
+        self.posterior_norm = nn.LayerNorm(hidden)
+        self.posterior_out = nn.Linear(hidden, self.stoch_dim)
+        # prior p(z_t | h_t)
+        self.prior = mlp(deter, hidden, self.stoch_dim)
+
+    def initial_state(self, batch: int, device=None, dtype=None) -> dict:
+        """The state before any token: ``h = 0``, ``z = 0``."""
+        return {"deter": torch.zeros(batch, self.config.deter_dim, device=device, dtype=dtype),
+                "stoch": torch.zeros(batch, self.stoch_dim, device=device, dtype=dtype)}
+
+    def _gru(self, deter: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
+        """One GRU step from the summed gate pre-activations ``W_h h + W_z z + b`` ``(B, 3D)``: ``(B, D)``."""
+        size = self.config.deter_dim
+        gates = self.gru_norm(gates)  # (B, 3D)
+        reset_update, candidate = gates.split([2 * size, size], -1)  # (B, 2D), (B, D)
+        reset, update = torch.sigmoid(reset_update).chunk(2, -1)  # 2 × (B, D)
+        candidate = torch.tanh(reset * candidate)  # (B, D)
+        # deter + update * (candidate - deter); under autocast the gates may be in lower precision than the state
+        return torch.lerp(deter, candidate.to(deter.dtype), update.to(deter.dtype))
+
+    def _gates_from_deter(self, deter: torch.Tensor) -> torch.Tensor:
+        """The GRU's share of ``from_deter`` alone (used where no posterior is needed): ``(B, 3D)``."""
+        rows = 3 * self.config.deter_dim
+        return F.linear(deter, self.from_deter.weight[:rows], self.from_deter.bias[:rows])
+
+    def _mixed_probs(self, logits: torch.Tensor) -> torch.Tensor:
+        """``(..., S*C)`` logits -> ``(..., S, C)`` unimix probabilities."""
+        c = self.config
+        probs = logits.unflatten(-1, (c.stoch_vars, c.stoch_classes)).softmax(-1)  # (..., S, C)
+        return (1.0 - c.unimix) * probs + c.unimix / c.stoch_classes
+
+    def _prior(self, deter: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(..., D)`` -> prior unimix log-probs ``(..., S, C)`` and the prior feature ``(..., D + S*C)``."""
+        prior_probs = self._mixed_probs(self.prior(deter))  # (..., S, C)
+        prior_feature = torch.cat([deter, prior_probs.flatten(-2)], -1)  # (..., D + S*C)
+        return prior_probs.log(), prior_feature
+
+    def observe(self, embeddings: torch.Tensor, sample: bool = True) -> dict:
+        """Run the posterior over a sequence of token embeddings.
+
+        Args:
+            embeddings: ``(B, T, E)`` encoder embeddings.
+            sample: sample ``z`` (training); ``False`` takes the posterior's mode (deterministic, for analyses).
+
+        Returns:
+            Dict of per-step tensors: ``deter`` ``(B, T, D)`` (``h_t``, seen tokens < t); ``stoch`` ``(B, T, S*C)``
+            (one-hot ``z_t`` from the posterior, straight-through); ``post_logits`` and ``prior_logits``
+            ``(B, T, S, C)`` (unimix log-probabilities); ``feature`` ``(B, T, D + S*C)`` = ``concat(h_t, z_t)``;
+            ``prior_feature`` ``(B, T, D + S*C)`` = ``concat(h_t, prior probs)``.
+        """
+        c = self.config
+        assert embeddings.ndim == 3 and embeddings.shape[-1] == c.embed_dim, (
+            f"embeddings must be (batch, time, {c.embed_dim}), got {tuple(embeddings.shape)}")
+        batch, length, _ = embeddings.shape
+        # Before the loop, batched over time (time-major for the loop).
+        # unbind, not indexing: its backward is one stack, where T index backwards would each fill a (T, B, ·) zero
+        posterior_from_embedding = self.posterior_from_embedding(embeddings).unbind(1)  # T × (B, hidden)
+        noise = (exponential_noise((length, batch, c.stoch_vars, c.stoch_classes), embeddings.device)
+                 if sample else None)  # (T, B, S, C)
+        from_deter, posterior_out = LoopLinear(self.from_deter), LoopLinear(self.posterior_out)
+        gru_from_stoch = LoopLinear(self.gru_from_stoch)
+        deter = self.initial_state(batch, embeddings.device, self.from_deter.weight.dtype)["deter"]  # (B, D)
+        deters, probs, indices = [], [], []
+        for t in range(length):
+            gates_from_deter, posterior_from_deter = from_deter(deter).split(
+                [3 * c.deter_dim, c.hidden_dim], -1)  # (B, 3D), (B, hidden)
+            logits = posterior_out(F.silu(self.posterior_norm(posterior_from_deter + posterior_from_embedding[t])))
+            probs.append(self._mixed_probs(logits))  # (B, S, C)
+            indices.append(sample_index(probs[-1], None if noise is None else noise[t]))  # (B, S)
+            deters.append(deter)
+            if t + 1 < length:
+                deter = self._gru(deter, gates_from_deter + gru_from_stoch.one_hot(indices[-1], probs[-1]))  # h_{t+1}
+        # After the loop, batched over time.
+        deter = torch.stack(deters, 1)  # (B, T, D)
+        post_probs = torch.stack(probs, 1)  # (B, T, S, C)
+        one_hot = F.one_hot(torch.stack(indices, 1), c.stoch_classes).to(post_probs.dtype)  # (B, T, S, C)
+        stoch = (one_hot + (post_probs - post_probs.detach())).flatten(-2)  # (B, T, S*C), straight-through
+        prior_logits, prior_feature = self._prior(deter)
+        return {"deter": deter, "stoch": stoch, "post_logits": post_probs.log(), "prior_logits": prior_logits,
+                "feature": torch.cat([deter, stoch], -1), "prior_feature": prior_feature}
+
+    def imagine(self, state: dict, horizon: int, sample: bool = True) -> dict:
+        """Roll the prior forward open-loop from ``state`` (the ``deter``/``stoch`` of the last observed token).
+
+        Args:
+            state: ``{"deter": (B, D), "stoch": (B, S*C)}``, e.g. the last step of :meth:`observe`.
+            horizon: number of tokens to imagine.
+            sample: sample ``z`` from the prior; ``False`` takes its mode.
+
+        Returns:
+            Dict for the imagined tokens 1..horizon after ``state``: ``deter`` ``(B, H, D)``, ``stoch``
+            ``(B, H, S*C)``, ``prior_logits`` ``(B, H, S, C)``, ``feature`` and ``prior_feature`` ``(B, H, D+S*C)``.
+        """
+        deter, stoch = state["deter"], state["stoch"]
+        assert deter.ndim == 2 and deter.shape[-1] == self.config.deter_dim, (
+            f"state deter must be (batch, {self.config.deter_dim}), got {tuple(deter.shape)}")
+        assert stoch.shape == (len(deter), self.stoch_dim), (
+            f"state stoch must be ({len(deter)}, {self.stoch_dim}), got {tuple(stoch.shape)}")
+        deters, stochs = [], []
+        for _ in range(horizon):
+            deter = self._gru(deter, self._gates_from_deter(deter) + self.gru_from_stoch(stoch))  # (B, D)
+            probs = self._mixed_probs(self.prior(deter))  # (B, S, C)
+            noise = exponential_noise(probs.shape, probs.device) if sample else None
+            stoch = straight_through_sample(probs, noise).flatten(-2)  # (B, S*C)
+            deters.append(deter)
+            stochs.append(stoch)
+        deter = torch.stack(deters, 1)  # (B, H, D)
+        stoch = torch.stack(stochs, 1)  # (B, H, S*C)
+        prior_logits, prior_feature = self._prior(deter)
+        return {"deter": deter, "stoch": stoch, "prior_logits": prior_logits,
+                "feature": torch.cat([deter, stoch], -1), "prior_feature": prior_feature}
+
+    @torch.no_grad()
+    def prior_features_ahead(self, observed: dict, horizon: int) -> torch.Tensor:
+        """For every t, the prior feature of token ``t + horizon`` imagined open-loop from the state after token t.
+
+        Args:
+            observed: output of :meth:`observe` on ``(B, T)`` tokens.
+            horizon: tokens ahead, >= 1.
+
+        Returns:
+            ``(B, T - horizon, D + S*C)``; row t predicts token ``t + horizon`` from tokens ``0..t``.
+        """
+        deter, stoch = observed["deter"], observed["stoch"]
+        batch, length, _ = deter.shape
+        assert 1 <= horizon < length, f"horizon must lie in 1..{length - 1}, got {horizon}"
+        starts = length - horizon
+        state = {"deter": deter[:, :starts].reshape(batch * starts, -1),  # (B*(T-h), D)
+                 "stoch": stoch[:, :starts].reshape(batch * starts, -1)}  # (B*(T-h), S*C)
+        imagined = self.imagine(state, horizon, sample=False)
+        return imagined["prior_feature"][:, -1].reshape(batch, starts, -1)  # (B, T-h, D + S*C)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Transformer dynamics
+
+
+class TransformerDynamics(nn.Module):
+    """A causal transformer over token embeddings (STORM-like), trained in parallel over time.
+
+    The input is ``[start, e_0, ..., e_{T-1}]`` with learned positions; with the causal mask the output at position
+    t has seen tokens ``< t`` (the prior feature of token t) and the output at position t+1 has seen tokens
+    ``<= t`` (the feature of token t).  A head maps a prior feature to the predicted embedding of its token; in
+    imagination that prediction is fed back as the next input.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.feature_dim = config.d_model
+        self.input_projection = nn.Linear(config.embed_dim, config.d_model)
+        self.start = nn.Parameter(0.02 * torch.randn(config.d_model))
+        self.position = nn.Parameter(0.02 * torch.randn(config.max_len, config.d_model))
+        self.transformer = transformer_stack(config)
+        self.next_embedding = mlp(config.d_model, config.hidden_dim, config.embed_dim)
+
+    def _run(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """``(B, L, E)`` -> outputs ``(B, L + 1, d)`` over ``[start, e_0..e_{L-1}]``, causally masked."""
+        batch, length, _ = embeddings.shape
+        assert length + 1 <= self.config.max_len, (
+            f"{length} tokens + the start position exceed max_len={self.config.max_len}")
+        x = self.input_projection(embeddings)  # (B, L, d)
+        x = torch.cat([self.start.expand(batch, 1, -1).to(x.dtype), x], 1) + self.position[: length + 1]  # (B, L+1, d)
+        mask = nn.Transformer.generate_square_subsequent_mask(length + 1, device=x.device, dtype=x.dtype)
+        return self.transformer(x, mask=mask, is_causal=True)  # (B, L+1, d)
+
+    def observe(self, embeddings: torch.Tensor, sample: bool = True) -> dict:
+        """Features of every token in one parallel pass.
+
+        Args:
+            embeddings: ``(B, T, E)``; ``T + 1 <= max_len``.
+            sample: ignored (the transformer is deterministic); kept so both dynamics share a signature.
+
+        Returns:
+            Dict: ``feature`` ``(B, T, d)`` (seen tokens <= t; also under ``deter``), ``prior_feature`` ``(B, T, d)``
+            (seen tokens < t), ``predicted_embedding`` ``(B, T, E)`` (the head's prediction of ``e_t``).
+        """
+        assert embeddings.ndim == 3 and embeddings.shape[-1] == self.config.embed_dim, (
+            f"embeddings must be (batch, time, {self.config.embed_dim}), got {tuple(embeddings.shape)}")
+        outputs = self._run(embeddings)  # (B, T+1, d)
+        prior_feature, feature = outputs[:, :-1], outputs[:, 1:]  # (B, T, d) each
+        return {"deter": feature, "feature": feature, "prior_feature": prior_feature,
+                "predicted_embedding": self.next_embedding(prior_feature)}
+
+    def imagine(self, context_embeddings: torch.Tensor, horizon: int) -> dict:
+        """Autoregressive open-loop imagination: predict the next embedding, feed it back, repeat.
+
+        Runs the whole window again at every step (no key-value cache; sequences here are short).  A window longer
+        than ``max_len`` keeps its most recent embeddings, as nanoGPT's ``generate`` does.
+
+        Args:
+            context_embeddings: ``(B, T, E)`` observed tokens' embeddings (T >= 0).
+            horizon: number of tokens to imagine.
+
+        Returns:
+            Dict for the imagined tokens: ``embedding`` ``(B, H, E)`` (the fed-back predictions), ``prior_feature``
+            ``(B, H, d)``, ``feature`` ``(B, H, d)`` (after feeding back; also under ``deter``).
+        """
+        assert context_embeddings.ndim == 3 and context_embeddings.shape[-1] == self.config.embed_dim, (
+            f"context must be (batch, time, {self.config.embed_dim}), got {tuple(context_embeddings.shape)}")
+        window = self.config.max_len - 1
+        embeddings = context_embeddings
+        prior_features, features, predicted = [], [], []
+        for step in range(horizon + 1):
+            outputs = self._run(embeddings[:, -window:])  # (B, L+1, d)
+            if step > 0:
+                features.append(outputs[:, -2])  # the feature of the embedding fed back last
+            if step < horizon:
+                prior_features.append(outputs[:, -1])  # (B, d)
+                predicted.append(self.next_embedding(outputs[:, -1]))  # (B, E)
+                embeddings = torch.cat([embeddings, predicted[-1][:, None]], 1)  # (B, L+1, E)
+        feature = torch.stack(features, 1)  # (B, H, d)
+        return {"embedding": torch.stack(predicted, 1), "prior_feature": torch.stack(prior_features, 1),
+                "feature": feature, "deter": feature}
+
+    @torch.no_grad()
+    def prior_features_ahead(self, embeddings: torch.Tensor, horizon: int,
+                             tokens_per_chunk: int = 32_768) -> torch.Tensor:
+        """For every t, the prior feature of token ``t + horizon`` imagined open-loop from tokens ``0..t``.
+
+        The T - horizon contexts run as a batch (in chunks of about ``tokens_per_chunk`` positions): sequence t
+        holds ``e_0..e_t`` and then its own imagined embeddings; what lies after them is never seen, thanks to the
+        causal mask.  Evaluation only (no gradients).
+
+        Returns:
+            ``(B, T - horizon, d)``; row t predicts token ``t + horizon``.
+        """
+        batch, length, dim = embeddings.shape
+        assert 1 <= horizon < length, f"horizon must lie in 1..{length - 1}, got {horizon}"
+        starts = length - horizon
+        sequences = embeddings[:, None, : length - 1].expand(batch, starts, length - 1, dim)  # (B, T-h, T-1, E)
+        sequences = sequences.reshape(batch * starts, length - 1, dim)  # (N, T-1, E), N = B*(T-h)
+        last_known = torch.arange(starts, device=embeddings.device).repeat(batch)  # (N,): sequence t knows 0..t
+        chunk = max(1, tokens_per_chunk // length)
+        priors = []
+        for first in range(0, len(sequences), chunk):
+            inputs = sequences[first : first + chunk].clone()  # (n, T-1, E)
+            rows = torch.arange(len(inputs), device=embeddings.device)
+            position = last_known[first : first + chunk]  # (n,)
+            for _ in range(horizon - 1):
+                prior = self._run(inputs)[rows, position + 1]  # (n, d): the prior feature of the next token
+                position = position + 1
+                inputs[rows, position] = self.next_embedding(prior).to(inputs.dtype)
+            priors.append(self._run(inputs)[rows, position + 1])  # (n, d)
+        return torch.cat(priors).reshape(batch, starts, -1)  # (B, T-h, d)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The world model
+
+
+def info_nce(predictions: torch.Tensor, targets: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """InfoNCE of each prediction against its own target, the other targets of the batch being the negatives.
+
+    Args:
+        predictions, targets: ``(N, P)``, L2-normalised; row i of each belongs together.
+        temperature: divides the cosine similarities.
+
+    Returns:
+        ``(loss, accuracy)``: mean cross-entropy, and the fraction whose own target is the most similar (top-1
+        among N candidates).
+    """
+    logits = predictions @ targets.T / temperature  # (N, N)
+    labels = torch.arange(len(logits), device=logits.device)
+    loss = F.cross_entropy(logits, labels)
+    accuracy = (logits.detach().argmax(-1) == labels).float().mean()
+    return loss, accuracy
+
+
+class WorldModel(nn.Module):
+    """Encoder + dynamics (RSSM or transformer) + heads; owns the losses.
+
+    Heads: per horizon k = 1..K a small MLP from the prior feature to the contrastive space (contrastive
+    objectives) and one linear projection of the encoder embedding as the target; a reconstruction decoder
+    (reconstruction objectives); and always a *readout decoder* trained on detached features, so that any model's
+    latents (and dreams) can be seen and heard without that decoder shaping them.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        assert config.architecture == "world_model", f"WorldModel needs architecture='world_model', got {config}"
+        self.config = config
+        self.encoder = TokenEncoder(config)
+        self.dynamics = RSSM(config) if config.dynamics == "rssm" else TransformerDynamics(config)
+        feature_dim = self.dynamics.feature_dim
+        if config.contrastive:
+            self.prediction_heads = nn.ModuleList(
+                mlp(feature_dim, config.hidden_dim, config.proj_dim) for _ in range(config.predict_horizons))
+            self.target_projection = nn.Linear(config.embed_dim, config.proj_dim)
+        if config.reconstruction:
+            self.reconstruction_decoder = TokenDecoder(config, feature_dim)
+        self.readout_decoder = TokenDecoder(config, feature_dim)
+
+    # -- running the model --------------------------------------------------------------------------------------
+
+    def observe(self, tokens: torch.Tensor, sample: bool | None = None) -> dict:
+        """Encode and run the dynamics over ``tokens`` ``(B, T, M, F)`` in dB.
+
+        Returns the dynamics' dict (see :meth:`RSSM.observe`, :meth:`TransformerDynamics.observe`) plus
+        ``embedding`` ``(B, T, E)``.  ``sample`` defaults to ``self.training``.
+        """
+        check_tokens(tokens, self.config)
+        sample = self.training if sample is None else sample
+        embedding = self.encoder(tokens)  # (B, T, E)
+        return {"embedding": embedding, **self.dynamics.observe(embedding, sample=sample)}
+
+    def imagine(self, context_tokens: torch.Tensor, horizon: int, sample: bool | None = None) -> dict:
+        """Observe ``context_tokens`` ``(B, T, M, F)`` (T >= 1), then imagine ``horizon`` tokens open-loop.
+
+        Returns the dynamics' imagine dict; its ``feature`` ``(B, H, ·)`` decodes with :meth:`decode`.  For the
+        RSSM, ``sample`` (default ``self.training``) samples the prior; pass ``True`` for varied dreams.
+        """
+        check_tokens(context_tokens, self.config)
+        sample = self.training if sample is None else sample
+        if self.config.dynamics == "rssm":
+            observed = self.observe(context_tokens, sample=sample)
+            state = {"deter": observed["deter"][:, -1], "stoch": observed["stoch"][:, -1]}
+            return self.dynamics.imagine(state, horizon, sample=sample)
+        return self.dynamics.imagine(self.encoder(context_tokens), horizon)
+
+    def decode(self, features: torch.Tensor) -> torch.Tensor:
+        """Features ``(..., feature_dim)`` -> tokens ``(..., M, F)`` in dB, by the stop-gradient readout decoder."""
+        return denormalise_tokens(self.readout_decoder(features))
+
+    # -- losses -------------------------------------------------------------------------------------------------
+
+    def _contrastive(self, observed: dict) -> tuple[torch.Tensor, dict]:
+        """InfoNCE of the prior feature against the embeddings 1..K tokens ahead; mean over horizons."""
+        prior_feature, embedding = observed["prior_feature"], observed["embedding"]
+        length = embedding.shape[1]
+        losses, metrics = [], {}
+        for k, head in enumerate(self.prediction_heads, start=1):
+            # Prior features t = 1..T-k (context: tokens < t, at least one) predict token t + k - 1.
+            predictions = F.normalize(head(prior_feature[:, 1 : length - k + 1]), dim=-1)  # (B, T-k, P)
+            targets = F.normalize(self.target_projection(embedding[:, k:]), dim=-1)  # (B, T-k, P)
+            loss, accuracy = info_nce(predictions.flatten(0, 1), targets.flatten(0, 1),  # (B*(T-k), P)
+                                      self.config.temperature)
+            losses.append(loss)
+            metrics[f"contrastive_h{k}"] = loss.detach()
+            metrics[f"accuracy_h{k}"] = accuracy
+        return torch.stack(losses).mean(), metrics
+
+    def loss_terms(self, tokens: torch.Tensor) -> tuple[dict, dict]:
+        """The loss terms (with their graphs) and the detached metrics; :meth:`loss` sums the terms.
+
+        Terms, by configuration: ``contrastive`` (mean over horizons of InfoNCE), ``reconstruction`` (MSE of the
+        decoded feature on normalised tokens), ``readout`` (always; same MSE on detached features), ``kl_balance``
+        (RSSM; :func:`kl_balance` with its scales already applied), ``next_embedding`` (transformer; MSE of the
+        predicted embedding against the detached true one, which trains imagination).
+        """
+        check_tokens(tokens, self.config)
+        length = tokens.shape[1]
+        assert length > self.config.predict_horizons or not self.config.contrastive, (
+            f"need more than predict_horizons={self.config.predict_horizons} tokens per sequence, got {length}")
+        observed = self.observe(tokens)
+        target = normalise_tokens(tokens)  # (B, T, M, F)
+        terms, metrics = {}, {}
+        if self.config.contrastive:
+            terms["contrastive"], parts = self._contrastive(observed)
+            metrics.update(parts)
+        if self.config.reconstruction:
+            terms["reconstruction"] = F.mse_loss(self.reconstruction_decoder(observed["feature"]), target)
+        terms["readout"] = F.mse_loss(self.readout_decoder(observed["feature"].detach()), target)
+        if self.config.dynamics == "rssm":
+            c = self.config
+            terms["kl_balance"], parts = kl_balance(observed["post_logits"], observed["prior_logits"],
+                                                    c.kl_dyn_scale, c.kl_rep_scale, c.free_nats)
+            metrics.update(parts)
+        else:
+            terms["next_embedding"] = F.mse_loss(observed["predicted_embedding"], observed["embedding"].detach())
+        metrics.update({name: term.detach() for name, term in terms.items()})
+        return terms, metrics
+
+    def loss(self, tokens: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Total training loss on ``tokens`` ``(B, T, M, F)`` in dB, and a dict of detached scalar metrics.
+
+        Metrics: ``loss``; every term of :meth:`loss_terms`; ``contrastive_h{k}`` and ``accuracy_h{k}`` (top-1
+        among the ``B*(T-k)`` in-batch candidates) for contrastive objectives; ``kl``, ``kl_dyn``, ``kl_rep`` for the
+        RSSM.
+        """
+        terms, metrics = self.loss_terms(tokens)
+        loss = sum(terms.values())
+        metrics["loss"] = loss.detach()
+        return loss, metrics
+
+    # -- latents for analyses -----------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def features(self, tokens: torch.Tensor) -> dict:
+        """Per-token latents for probes and RSA (deterministic: posterior and prior modes, no sampling).
+
+        Returns a dict of ``(B, T, ·)`` tensors: ``embedding`` (encoder), ``deter`` (RSSM ``h_t``, seen tokens < t;
+        transformer output after token t), ``prior`` (RSSM prior probabilities ``(B, T, S*C)``; transformer predicted
+        embedding of token t), ``feature`` and ``prior_feature``; the RSSM adds ``stoch`` (posterior
+        probabilities ``(B, T, S*C)``).
+        """
+        observed = self.observe(tokens, sample=False)
+        latents = {key: observed[key] for key in ("embedding", "deter", "feature", "prior_feature")}
+        if self.config.dynamics == "rssm":
+            latents["stoch"] = observed["post_logits"].exp().flatten(-2)  # (B, T, S*C)
+            latents["prior"] = observed["prior_logits"].exp().flatten(-2)  # (B, T, S*C)
+        else:
+            latents["prior"] = observed["predicted_embedding"]
+        return latents
+
+    def _require_contrastive(self):
+        assert self.config.contrastive, (
+            f"objective {self.config.objective!r} has no contrastive heads: retrieval lives in their space")
+
+    @torch.no_grad()
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Retrieval candidates: the target projection of each token's embedding, L2-normalised: ``(B, T, P)``."""
+        self._require_contrastive()
+        check_tokens(tokens, self.config)
+        return F.normalize(self.target_projection(self.encoder(tokens)), dim=-1)  # (B, T, P)
+
+    @torch.no_grad()
+    def predict_next_embeddings(self, tokens: torch.Tensor, horizon: int = 1, method: str = "imagine") -> torch.Tensor:
+        """For each t, the predicted (projected, normalised) embedding of token ``t + horizon`` from tokens ``0..t``.
+
+        Compare row t with ``embed(tokens)[:, t + horizon]`` (or any candidates from :meth:`embed`) by dot product.
+        Call ``model.eval()`` first if the config has dropout.
+
+        Args:
+            tokens: ``(B, T, M, F)`` in dB.
+            horizon: tokens ahead, ``1 <= horizon < T``.
+            method: ``"imagine"``: open-loop imagination to the prior feature of token ``t + horizon`` (RSSM with
+                prior modes), read by the horizon-1 head; ``"head"``: the horizon's own head
+                (``horizon <= predict_horizons``).  Both coincide at horizon 1.
+
+        Returns:
+            ``(B, T - horizon, P)``.
+        """
+        self._require_contrastive()
+        assert method in ("imagine", "head"), f"method must be 'imagine' or 'head', got {method!r}"
+        observed = self.observe(tokens, sample=False)
+        length = tokens.shape[1]
+        assert 1 <= horizon < length, f"horizon must lie in 1..{length - 1}, got {horizon}"
+        if horizon == 1 or method == "head":
+            assert horizon <= self.config.predict_horizons, f"no head for horizon {horizon}"
+            prior = observed["prior_feature"][:, 1 : length - horizon + 1]  # (B, T-h, F): seen tokens 0..t
+            return F.normalize(self.prediction_heads[horizon - 1](prior), dim=-1)  # (B, T-h, P)
+        if self.config.dynamics == "rssm":
+            prior = self.dynamics.prior_features_ahead(observed, horizon)  # (B, T-h, F)
+        else:
+            prior = self.dynamics.prior_features_ahead(observed["embedding"], horizon)  # (B, T-h, d)
+        return F.normalize(self.prediction_heads[0](prior), dim=-1)  # (B, T-h, P)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The masked-autoencoder control
+
+
+class MaskedAutoencoder(nn.Module):
+    """The control "the old way: reconstruction" (EnCodecMAE / AudioMAE style, BERT-like masking).
+
+    Mel tokens in; ``mask_ratio`` (50%) of each sequence's tokens replaced by a learned mask token; a small
+    non-causal transformer; a linear head reconstructs the masked tokens (MSE on masked positions only, normalised
+    scale).  Uses the config's transformer sizes.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.patch_embedding = nn.Linear(config.token_dim, config.d_model)
+        self.mask_token = nn.Parameter(0.02 * torch.randn(config.d_model))
+        # Fixed sin-cos positions (as AudioMAE): a masked token is found from its neighbours by position alone, and
+        # learned positions start too weak for that (training stalls at predicting the mean token).
+        self.register_buffer("position", sinusoidal_positions(config.max_len, config.d_model), persistent=False)
+        self.transformer = transformer_stack(config)
+        self.head = nn.Linear(config.d_model, config.token_dim)
+
+    def random_mask(self, batch: int, length: int, device=None) -> torch.Tensor:
+        """``(B, T)`` bool, True where masked: exactly ``round(mask_ratio * T)`` positions per sequence."""
+        masked = int(round(self.config.mask_ratio * length))
+        ranks = torch.rand(batch, length, device=device).argsort(1).argsort(1)  # a random permutation per row
+        return ranks < masked
+
+    def encode(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Outputs of every layer ``[(B, T, d)] * n_layers``, the last one after the final LayerNorm."""
+        check_tokens(tokens, self.config)
+        batch, length = tokens.shape[:2]
+        assert length <= self.config.max_len, f"{length} tokens exceed max_len={self.config.max_len}"
+        x = self.patch_embedding(symlog(normalise_tokens(tokens)).flatten(-2))  # (B, T, d)
+        if mask is not None:
+            assert mask.shape == (batch, length), f"mask must be ({batch}, {length}), got {tuple(mask.shape)}"
+            x = torch.where(mask[..., None], self.mask_token.to(x.dtype), x)  # (B, T, d)
+        x = x + self.position[:length]
+        outputs = []
+        for layer in self.transformer.layers:
+            x = layer(x)
+            outputs.append(x)
+        outputs[-1] = self.transformer.norm(x)
+        return outputs
+
+    def loss(self, tokens: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """MSE on the masked positions (normalised scale); metrics ``loss``, ``reconstruction``, ``mask_fraction``."""
+        check_tokens(tokens, self.config)
+        batch, length = tokens.shape[:2]
+        mask = self.random_mask(batch, length, tokens.device)  # (B, T)
+        prediction = self.head(self.encode(tokens, mask)[-1])  # (B, T, M*F)
+        error = (prediction - normalise_tokens(tokens).flatten(-2)).pow(2).mean(-1)  # (B, T)
+        loss = error[mask].mean()
+        metrics = {"loss": loss.detach(), "reconstruction": loss.detach(), "mask_fraction": mask.float().mean()}
+        return loss, metrics
+
+    @torch.no_grad()
+    def features(self, tokens: torch.Tensor) -> dict:
+        """Per-token embeddings without masking: ``embedding`` (last layer) and ``layer_1..layer_n``, ``(B, T, d)``."""
+        outputs = self.encode(tokens)
+        return {"embedding": outputs[-1], **{f"layer_{i}": out for i, out in enumerate(outputs, start=1)}}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def build_model(config: ModelConfig) -> WorldModel | MaskedAutoencoder:
+    """The model ``config`` describes: a :class:`WorldModel` or, for ``architecture="masked_autoencoder"``, the MAE."""
+    return MaskedAutoencoder(config) if config.architecture == "masked_autoencoder" else WorldModel(config)
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    """Number of (trainable) parameters of ``model``."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
