@@ -50,6 +50,7 @@ test: setup-test
 
 bench: setup-book
 	$(PY) bench/corpus_build.py
+	$(PY) bench/train_bench.py
 
 clean:
 	rm -rf _build _static/plotly.min.js
