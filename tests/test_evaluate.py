@@ -64,3 +64,16 @@ def test_linear_autoregression_learns_a_linear_dynamics_and_copy_last_does_not()
 def test_windows_refuse_a_split_with_no_long_utterance():
     with pytest.raises(AssertionError, match="no utterance"):
         ev.Windows.from_tokens(_rotating_tokens(length=10), "test", 20)
+
+
+def test_evaluate_runs_on_a_trained_tiny_run(tmp_path, tiny_tokens):
+    """The command-line path: a trained run, its step-0 control and the baselines answer the same queries."""
+    from wmlib.train import TrainConfig, train
+
+    config = TrainConfig(profile="tiny", name="t", preset="tiny", model_overrides={"dynamics": "transformer"},
+                         steps=4, batch_size=4, seq_len=32, checkpoint_every=2, log_every=2, warmup=1)
+    run_dir = train(config, run_dir=tmp_path / "t", progress=False)
+    table = ev.evaluate_runs("tiny", {"t": run_dir}, horizons=(1, 2), length=32, train_windows=20, n_boot=50)
+    assert set(table["method"]) == {"copy last token", "linear AR (4 tokens)", "t", "t (random init)"}
+    assert table.groupby("horizon")["queries"].nunique().eq(1).all()  # same queries for every method
+    assert table["top1"].between(0, 1).all() and (table["top5"] >= table["top1"]).all()

@@ -19,6 +19,11 @@ def main(argv: list[str] | None = None) -> int:
 
     train = commands.add_parser("train", help="train a world model (resumes an interrupted run)")
     add_train_arguments(train)
+    evaluate = commands.add_parser("evaluate", help="next-token retrieval of trained runs against the baselines")
+    evaluate.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)}")
+    evaluate.add_argument("--runs", nargs="+", required=True, metavar="NAME",
+                          help="run names under <data>/<profile>/runs/ (or run directories)")
+    evaluate.add_argument("--horizons", nargs="+", type=int, default=[1, 2, 4, 8])
     book = commands.add_parser("book", help="execute every chapter and build the HTML book")
     book.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)}")
     book.add_argument("--builder", default="html", help="a Jupyter Book builder: html, singlehtml, ...")
@@ -42,6 +47,17 @@ def main(argv: list[str] | None = None) -> int:
             from .train import run_from_args
 
             return run_from_args(args)
+        elif args.command == "evaluate":
+            from pathlib import Path
+
+            from .corpus import corpus_dir
+            from .evaluate import evaluate_runs
+            from .profiles import get_profile
+
+            runs_root = corpus_dir(get_profile(args.profile)).parent / "runs"
+            run_dirs = {Path(name).name: (Path(name) if Path(name).is_dir() else runs_root / name) for name in args.runs}
+            table = evaluate_runs(args.profile, run_dirs, tuple(args.horizons))
+            print(table.round(3).to_string(index=False))
         elif args.command == "book":
             from .book import build_book
 

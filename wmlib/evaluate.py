@@ -199,3 +199,31 @@ def standard_methods(train: Windows, models: dict, horizons=(1, 2, 4, 8), order:
     for name, model in models.items():
         methods[name] = lambda w, h, model=model: (*model_predictions(model, w, h), "cosine")
     return methods
+
+
+def evaluate_runs(profile: str | None, run_dirs: dict, horizons=(1, 2, 4, 8), length: int = 64,
+                  train_windows: int = 600, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Retrieval table for trained runs, their step-0 (random-initialisation) checkpoints and the baselines.
+
+    Args:
+        profile: corpus profile (test split for queries, train split for the linear baseline).
+        run_dirs: name -> run directory of :func:`wmlib.train.train`.
+        train_windows: windows of the training split used to fit the linear autoregression (a random subset).
+
+    Returns:
+        The :func:`retrieval_table` of every method.  Used by ``python -m wmlib evaluate`` and the chapter
+        "Training and prediction".
+    """
+    from .features import load_tokens
+    from .train import list_checkpoints, load_model
+
+    tokens = load_tokens(profile, progress=False)
+    train = Windows.from_tokens(tokens, "train", length, max_windows=train_windows, seed=seed)
+    test = Windows.from_tokens(tokens, "test", length)
+    models = {}
+    for name, run_dir in run_dirs.items():
+        models[name] = load_model(run_dir)[0]
+        initial = [path for step, path in list_checkpoints(run_dir) if step == 0]
+        if initial:
+            models[f"{name} (random init)"] = load_model(initial[0])[0]
+    return retrieval_table(test, standard_methods(train, models, horizons), horizons, n_boot=n_boot, seed=seed)
