@@ -81,7 +81,8 @@ def test_music_pitch_agrees_with_an_independent_estimate(tiny_corpus, tiny_token
     agree = []
     for utt_id in tiny_corpus.utterances.query("source == 'music'")["utt_id"]:
         f0, _, _ = librosa.pyin(tiny_corpus.audio(utt_id), fmin=librosa.midi_to_hz(30),
-                                fmax=librosa.midi_to_hz(100), sr=16000, frame_length=2048, hop_length=160)
+                                fmax=librosa.midi_to_hz(100), sr=16000, frame_length=2048, hop_length=160,
+                                resolution=0.2)  # 20-cent bins: 4x faster, well inside the 50-cent tolerance
         tokens = labels[(labels["utt_id"] == utt_id) & labels["voiced"]]
         for token in tokens.itertuples():
             frames = f0[4 * token.token: 4 * token.token + 4]  # frame j is centred on sample 160 j
