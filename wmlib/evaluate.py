@@ -105,8 +105,10 @@ def bootstrap_ci(hits: np.ndarray, groups: np.ndarray, n_boot: int = 1000, seed:
 
 
 def flatten_tokens(mel: np.ndarray) -> np.ndarray:
-    """``(..., n_mels, frames)`` -> ``(..., n_mels * frames)``, in dB scaled to about unit range."""
-    return ((mel + 50.0) / 25.0).reshape(*mel.shape[:-2], -1)
+    """``(..., n_mels, frames)`` -> ``(..., n_mels * frames)``, scaled as the models scale their input."""
+    from .models import DB_OFFSET, DB_SCALE
+
+    return ((mel + DB_OFFSET) / DB_SCALE).reshape(*mel.shape[:-2], -1)
 
 
 def copy_last_predictions(windows: Windows, horizon: int) -> np.ndarray:
