@@ -6,8 +6,8 @@ Prints one table.  MFU (model FLOPs utilisation) = FLOPs of a training step (cou
 ``torch.utils.flop_counter`` on the real step, forward + backward) × steps per second / the fp32 matmul peak
 measured in the same run (a 2048³ ``torch.mm``).  The reference row is the plain way to write an RSSM: a per-step
 Python loop over ``nn.GRUCell`` with the prior, posterior and KL inside the loop, at the same sizes and with the
-same InfoNCE head.  Encoding real-time factor = seconds of audio encoded per second of wall time (``observe``
-without gradients, which is what analyses run).  Numbers only; nothing here passes or fails.
+same InfoNCE head.  Encoding real-time factor = seconds of audio encoded per second of wall time (``features``
+without gradients on batches of ``--encode-batch`` windows, which is what analyses run).  Numbers only; nothing here passes or fails.
 """
 from __future__ import annotations
 
@@ -96,9 +96,10 @@ def training_step(model, optimizer, tokens):
     optimizer.step()
 
 
-def measure(name: str, model: nn.Module, tokens: torch.Tensor, steps: int, peak: float) -> dict:
+def measure(name: str, model: nn.Module, tokens: torch.Tensor, steps: int, peak: float,
+            encode_tokens: torch.Tensor) -> dict:
     torch.manual_seed(0)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)  # as wmlib.train uses it
     model.train()
     training_step(model, optimizer, tokens)  # warm-up
     with FlopCounterMode(display=False) as counter:
@@ -111,9 +112,10 @@ def measure(name: str, model: nn.Module, tokens: torch.Tensor, steps: int, peak:
     if hasattr(model, "features"):
         model.eval()
         with torch.no_grad():
-            model.features(tokens)
-            encode_seconds = best_seconds(lambda: model.features(tokens), steps)
-        row["encode x real time"] = round(tokens.shape[0] * tokens.shape[1] * SECONDS_PER_TOKEN / encode_seconds)
+            model.features(encode_tokens)
+            encode_seconds = best_seconds(lambda: model.features(encode_tokens), steps)
+        row["encode x real time"] = round(encode_tokens.shape[0] * encode_tokens.shape[1] * SECONDS_PER_TOKEN
+                                          / encode_seconds)
     return row
 
 
@@ -123,10 +125,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--length", type=int, default=64)
     parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--encode-batch", type=int, default=64, help="windows per batch when encoding")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count())
     torch.manual_seed(0)
     tokens = torch.randn(args.batch, args.length, 64, 4) * 15 - 40  # (B, T, M, F) dB-like
+    encode_tokens = torch.randn(args.encode_batch, args.length, 64, 4) * 15 - 40
     peak = matmul_peak()
     models = {
         "rssm contrastive": ModelConfig.preset(args.preset, dynamics="rssm", objective="contrastive"),
@@ -134,9 +138,10 @@ def main() -> None:
         "transformer contrastive": ModelConfig.preset(args.preset, dynamics="transformer", objective="contrastive"),
         "masked autoencoder": ModelConfig.preset(args.preset, architecture="masked_autoencoder"),
     }
-    rows = [measure(name, build_model(config), tokens, args.steps, peak) for name, config in models.items()]
+    rows = [measure(name, build_model(config), tokens, args.steps, peak, encode_tokens)
+            for name, config in models.items()]
     rows.append(measure("reference: plain GRUCell loop", PlainGRUCellRSSM(models["rssm contrastive"]), tokens,
-                        args.steps, peak))
+                        args.steps, peak, encode_tokens))
     peak_after = matmul_peak()
     if abs(peak_after - peak) > 0.1 * peak:
         print(f"warning: the matmul peak moved from {peak / 1e9:.0f} to {peak_after / 1e9:.0f} GFLOP/s during the "
@@ -146,7 +151,8 @@ def main() -> None:
     table["vs plain loop"] = (table["train tokens/s"] / reference).round(2)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; fp32 matmul peak {peak / 1e9:.0f} GFLOP/s (2048³, measured now)")
-    print(f"preset {args.preset}, batch {args.batch} × {args.length} tokens, {args.steps} timed steps")
+    print(f"preset {args.preset}, training batch {args.batch} × {args.length} tokens, encoding batch "
+          f"{args.encode_batch} × {args.length}, {args.steps} timed steps (best of 3 rounds)")
     print(table.to_string(index=False))
 
 

@@ -77,3 +77,41 @@ def test_evaluate_runs_on_a_trained_tiny_run(tmp_path, tiny_tokens):
     assert set(table["method"]) == {"copy last token", "linear AR (4 tokens)", "t", "t (random init)"}
     assert table.groupby("horizon")["queries"].nunique().eq(1).all()  # same queries for every method
     assert table["top1"].between(0, 1).all() and (table["top5"] >= table["top1"]).all()
+    assert (table["mel_rmse_db"] > 0).all()
+    assert (table["mel_rmse_db_low"] <= table["mel_rmse_db"]).all()
+    assert (table["mel_rmse_db"] <= table["mel_rmse_db_high"]).all()
+    # copy-last's mel error, by hand: token t against token t + 1 over the same queries
+    test = ev.Windows.from_tokens(tiny_tokens, "test", 32)
+    positions = ev.query_positions(32, 1, 3)
+    by_hand = np.sqrt(np.mean((test.mel[:, positions] - test.mel[:, positions + 1]) ** 2))
+    copy = table.set_index(["method", "horizon"]).loc[("copy last token", 1)]
+    assert np.isclose(copy["mel_rmse_db"], by_hand, rtol=1e-4)
+    # beyond horizon 1 only every 4th context end is asked (imagination is costly)
+    queries = table.drop_duplicates("horizon").set_index("horizon")["queries"]
+    assert queries[2] == len(test.mel) * len(ev.query_positions(32, 2, 3, 4)) < queries[1]
+
+    # a checkpoint of a run, and a reconstruction-only model (scored by its decoded prediction)
+    config = TrainConfig(profile="tiny", name="r", preset="tiny", model_overrides={"objective": "reconstruction"},
+                         steps=2, batch_size=4, seq_len=32, keep_checkpoints_at=(0, 1), warmup=1)
+    recon = train(config, run_dir=tmp_path / "r", progress=False)
+    table = ev.evaluate_runs("tiny", {"early": run_dir / "checkpoints" / "step-000004", "r": recon},
+                             horizons=(1,), length=32, train_windows=20, n_boot=50, random_init="r")
+    assert set(table["method"]) == {"copy last token", "linear AR (4 tokens)", "early", "r", "r (random init)"}
+    with pytest.raises(AssertionError, match="random_init"):
+        ev.evaluate_runs("tiny", {"r": recon}, horizons=(1,), length=32, random_init="nobody")
+
+
+def test_findings_are_written_from_the_numbers():
+    rows = []
+    for horizon, model, copy, linear in [(1, (0.6, 0.55, 0.65), (0.4, 0.35, 0.45), (0.5, 0.45, 0.58)),
+                                         (4, (0.2, 0.15, 0.25), (0.3, 0.26, 0.34), (0.1, 0.05, 0.14))]:
+        for name, (top1, low, high) in {"m": model, "copy last token": copy, "linear AR (4 tokens)": linear}.items():
+            rows.append({"method": name, "horizon": horizon, "top1": top1, "top1_low": low, "top1_high": high})
+    table = pd.DataFrame(rows)
+    assert ev.compare(table, "m", "copy last token", 1) == "beats"
+    assert ev.compare(table, "m", "linear AR (4 tokens)", 1) == "ties with"  # 0.55 < 0.58: the CIs overlap
+    assert ev.compare(table, "m", "copy last token", 4) == "loses to"
+    lines = ev.findings(table, "m")
+    assert lines[0].startswith("1 token ahead, m beats copy last token (0.600 vs 0.400) and ties with linear AR")
+    assert "loses to copy last token" in lines[1] and "beats linear AR" in lines[1]
+    assert lines[2].startswith("The best baseline is ahead of m from 4 tokens ahead")

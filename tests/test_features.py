@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wmlib.features import FeatureConfig, TokenSet, energy_db, log_mel, speech_f0, to_tokens, token_count
+from wmlib.features import (FeatureConfig, TokenSet, energy_db, log_mel, speech_f0, to_tokens, token_count,
+                            tokens_to_audio)
 
 CONFIG = FeatureConfig()
 
@@ -97,3 +98,19 @@ def test_speech_f0_tracks_the_voices(tiny_tokens):
     speech = tiny_tokens.labels.query("source == 'speech' and voiced")
     median = speech.groupby("voice")["f0_hz"].median()
     assert median["slt"] > 150 and median["kal"] < 130 and median["kal_high"] > median["kal"] + 30
+
+
+def test_tokens_to_audio_keeps_the_spectrum():
+    """Griffin-Lim from tokens gives audio whose tokens match the originals (pitch and loudness survive)."""
+    config = FeatureConfig()
+    time_s = np.arange(config.sample_rate) / config.sample_rate
+    tone = 0.3 * np.sin(2 * np.pi * 440 * time_s) * (time_s < 0.6)  # a tone, then silence
+    tokens = to_tokens(log_mel(tone.astype(np.float32), config), config)  # (25, 64, 4)
+    audio = tokens_to_audio(tokens, config)
+    assert audio.dtype == np.float32 and abs(len(audio) - len(tone)) <= config.hop_length * 4
+    again = to_tokens(log_mel(audio, config), config)[: len(tokens)]
+    peak_bin = tokens[2].mean(-1).argmax()
+    assert abs(int(again[2].mean(-1).argmax()) - int(peak_bin)) <= 1  # the 440 Hz band stays the loudest
+    assert again[20].max() < again[2].max() - 40  # and the silence stays silent
+    with pytest.raises(AssertionError, match="tokens must be"):
+        tokens_to_audio(np.zeros((3, 64)), config)

@@ -436,3 +436,37 @@ def test_mae_masks_half_and_learns():
     latents = model.eval().features(random_tokens(2, 10))
     assert latents["embedding"].shape == (2, 10, model.config.d_model)
     assert len([key for key in latents if key.startswith("layer_")]) == model.config.n_layers
+
+
+@pytest.mark.parametrize("dynamics", DYNAMICS)
+def test_predictions_at_chosen_positions_match_every_position(dynamics):
+    """Evaluation asks for a subset of context ends; the answer is the same as asking for all and picking."""
+    torch.manual_seed(0)
+    model = build_model(tiny(dynamics=dynamics)).eval()
+    tokens = random_tokens(2, 12)
+    positions = torch.tensor([0, 4, 7])
+    for horizon in (1, 3):
+        every = model.predict_next_embeddings(tokens, horizon)  # (B, T - h, P)
+        chosen = model.predict_next_embeddings(tokens, horizon, positions=positions)
+        torch.testing.assert_close(chosen, every[:, positions], atol=1e-5, rtol=1e-4)
+        predicted = model.predict_ahead(tokens, horizon, positions=positions)["tokens"]  # (B, 3, 64, 4) dB
+        assert predicted.shape == (2, 3, 64, 4) and torch.isfinite(predicted).all()
+        # the token predicted from context 0..7 is the decoded end of an imagination from that context
+        imagined = model.imagine(tokens[:, :8], horizon)["feature"][:, -1]
+        torch.testing.assert_close(predicted[:, 2], model.decode(imagined), atol=1e-4, rtol=1e-4)
+    with pytest.raises(AssertionError, match="context ends"):
+        model.predict_next_embeddings(tokens, 3, positions=torch.tensor([9]))
+
+
+def test_surprise_is_the_kl_of_each_token():
+    torch.manual_seed(0)
+    model = build_model(tiny(dynamics="rssm")).eval()
+    tokens = random_tokens(2, 6)
+    surprise = model.surprise(tokens)
+    observed = model.observe(tokens, sample=False)
+    post, prior = observed["post_logits"].exp(), observed["prior_logits"].exp()
+    by_hand = (post * (post.log() - prior.log())).sum((-2, -1))
+    assert surprise.shape == (2, 6) and (surprise >= 0).all()
+    torch.testing.assert_close(surprise, by_hand)
+    with pytest.raises(AssertionError, match="RSSM"):
+        build_model(tiny(dynamics="transformer")).surprise(tokens)

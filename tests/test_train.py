@@ -292,8 +292,25 @@ def test_command_line_arguments():
     config = config_from_args(args)
     assert (config.profile, config.name, config.steps, config.seed) == ("tiny", "transformer-both", 30, 3)
     assert config.model_config().dynamics == "transformer" and config.model_config().objective == "both"
-    named = config_from_args(parser.parse_args(["--profile", "tiny", "--model", "mine"]))
-    assert named.name == "mine" and named.model_overrides == {}
+    custom = config_from_args(parser.parse_args(["--profile", "tiny", "--model", "mine"]))
+    assert custom.name == "mine" and custom.model_overrides == {} and custom.preset == "default"
+
+
+def test_named_models_take_the_books_settings():
+    from wmlib.runs import DEFAULT_MODEL, run_config
+
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    named = config_from_args(parser.parse_args(["--profile", "tiny", "--model", "rssm-contrastive", "--steps", "7"]))
+    assert named == run_config("rssm-contrastive", "tiny", steps=7) and named.preset == "tiny"
+    assert config_from_args(parser.parse_args(["--profile", "tiny"])) == run_config(DEFAULT_MODEL, "tiny")
+    matching = config_from_args(parser.parse_args(["--profile", "tiny", "--dynamics", "rssm", "--objective",
+                                                   "reconstruction"]))
+    assert matching == run_config("rssm-reconstruction", "tiny")
+    with pytest.raises(ValueError, match="named model"):
+        config_from_args(parser.parse_args(["--model", "rssm-contrastive", "--dynamics", "transformer"]))
+    with pytest.raises(AssertionError, match="unknown model"):
+        run_config("no-such-model", "tiny")
 
 
 @pytest.mark.parametrize("overrides", [{"dynamics": "transformer", "objective": "both"},

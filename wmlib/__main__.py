@@ -21,10 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     add_train_arguments(train)
     evaluate = commands.add_parser("evaluate", help="next-token retrieval of trained runs against the baselines")
     evaluate.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)}")
-    evaluate.add_argument("--runs", nargs="+", required=True, metavar="NAME",
-                          help="run names under <data>/<profile>/runs/ (or run directories)")
+    evaluate.add_argument("--runs", nargs="+", default=None, metavar="NAME",
+                          help="run names under <data>/<profile>/runs/, run directories or checkpoints/step-* "
+                               "directories (default: the book's models)")
     evaluate.add_argument("--horizons", nargs="+", type=int, default=[1, 2, 4, 8])
-    book = commands.add_parser("book", help="execute every chapter and build the HTML book")
+    book = commands.add_parser("book", help="train the book's models (once), execute every chapter, build the HTML")
     book.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)}")
     book.add_argument("--builder", default="html", help="a Jupyter Book builder: html, singlehtml, ...")
     args = parser.parse_args(argv)
@@ -54,9 +55,13 @@ def main(argv: list[str] | None = None) -> int:
             from .evaluate import evaluate_runs
             from .profiles import get_profile
 
+            from .runs import BOOK_MODELS, DEFAULT_MODEL
+
             runs_root = corpus_dir(get_profile(args.profile)).parent / "runs"
-            run_dirs = {Path(name).name: (Path(name) if Path(name).is_dir() else runs_root / name) for name in args.runs}
-            table = evaluate_runs(args.profile, run_dirs, tuple(args.horizons))
+            names = args.runs or BOOK_MODELS
+            run_dirs = {Path(name).name: (Path(name) if Path(name).is_dir() else runs_root / name) for name in names}
+            control = DEFAULT_MODEL if DEFAULT_MODEL in run_dirs else "all"
+            table = evaluate_runs(args.profile, run_dirs, tuple(args.horizons), random_init=control)
             print(table.round(3).to_string(index=False))
         elif args.command == "book":
             from .book import build_book

@@ -4,7 +4,8 @@ Jupyter Book's execution cache keys on a notebook's text only, so an edit to ``w
 would leave stale figures.  :func:`build_book` stamps the cache with a hash of the package's source and the
 profile and clears it when either changes.
 
-Used by ``make book`` (``python -m wmlib book``) and by ``tests/test_book.py``.
+Used by ``make book`` (``python -m wmlib book``) and by ``tests/test_book.py``.  The chapters read trained models,
+so :func:`build_book` trains them first (:mod:`wmlib.runs`); a finished run is found, not retrained.
 """
 from __future__ import annotations
 
@@ -44,14 +45,16 @@ def ship_plotly_js(book_root: Path = BOOK_ROOT) -> Path:
 
 
 def build_book(profile: str | None = None, output: Path | None = None, builder: str = "html",
-               source: Path = BOOK_ROOT) -> Path:
-    """Execute every chapter under ``profile`` and build the book; raise if any cell fails.
+               source: Path = BOOK_ROOT, train_models: bool = True) -> Path:
+    """Train the book's models (:func:`wmlib.runs.train_book_models`; nothing to do once trained), then execute
+    every chapter under ``profile`` and build the book; raise if any cell fails.
 
     Args:
         profile: corpus profile the chapters run on (exported as ``$WMLIB_PROFILE`` to their kernels).
         output: folder that receives ``_build/`` (default: the repository).
         builder: a Jupyter Book builder (``html``, ``singlehtml``, ...).
         source: the book's folder (``_config.yml``, ``_toc.yml``); tests point it at broken books.
+        train_models: train the book's models first (the chapters read them).
 
     Returns:
         The folder of the built pages.
@@ -60,6 +63,12 @@ def build_book(profile: str | None = None, output: Path | None = None, builder: 
         subprocess.CalledProcessError: a cell failed or Sphinx warned (warnings are errors).
     """
     profile = get_profile(profile).name
+    if train_models:
+        from .runs import train_book_models
+
+        start = time.perf_counter()
+        train_book_models(profile)
+        print(f"book models ({profile}) ready in {time.perf_counter() - start:.0f} s")
     output = Path(output or BOOK_ROOT)
     cache = output / "_build" / ".jupyter_cache"
     stamp = output / "_build" / "wmlib-stamp.json"

@@ -19,6 +19,7 @@ independent).  Used by the chapter "Training and prediction".
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -54,9 +55,9 @@ class Windows:
         return cls(mel, utt_ids)
 
 
-def query_positions(length: int, horizon: int, first: int) -> np.ndarray:
-    """Context ends ``t`` in a window with the target ``t + horizon`` still inside it."""
-    return np.arange(first, length - horizon)
+def query_positions(length: int, horizon: int, first: int, stride: int = 1) -> np.ndarray:
+    """Context ends ``t`` (from ``first``, every ``stride``-th) in a window with the target ``t + horizon`` inside it."""
+    return np.arange(first, length - horizon, stride)
 
 
 def draw_distractors(n_queries: int, pool_size: int, targets: np.ndarray, seed: int) -> np.ndarray:
@@ -111,13 +112,30 @@ def flatten_tokens(mel: np.ndarray) -> np.ndarray:
     return ((mel + DB_OFFSET) / DB_SCALE).reshape(*mel.shape[:-2], -1)
 
 
-def copy_last_predictions(windows: Windows, horizon: int) -> np.ndarray:
-    """``(W, L, D)``: the prediction made at ``t`` is token ``t`` itself, whatever the horizon."""
-    return flatten_tokens(windows.mel)
+# ----------------------------------------------------------------------------------------------------------------
+# Predictors: every method answers the same three questions.
 
 
-class LinearAutoregression:
-    """Ridge regression from the last ``order`` tokens (flattened log-mel) to token ``t + horizon``."""
+class CopyLast:
+    """Baseline: the prediction made at ``t`` is token ``t`` itself, whatever the horizon (log-mel space)."""
+
+    similarity = "euclidean"
+
+    def candidates(self, windows: Windows) -> np.ndarray:
+        """``(W, L, D)`` the vectors every token is retrieved by."""
+        return flatten_tokens(windows.mel)
+
+    def predict(self, windows: Windows, horizon: int, positions: np.ndarray) -> np.ndarray:
+        """``(W, N, D)`` the predicted vector of token ``t + horizon`` for each context end ``t``."""
+        return flatten_tokens(windows.mel[:, positions])
+
+    def predict_mel(self, windows: Windows, horizon: int, positions: np.ndarray) -> np.ndarray:
+        """``(W, N, n_mels, frames)`` the predicted token in dB."""
+        return windows.mel[:, positions]
+
+
+class LinearAutoregression(CopyLast):
+    """Baseline: ridge regression from the last ``order`` tokens (scaled log-mel) to token ``t + horizon``."""
 
     def __init__(self, order: int = 4, alpha: float = 10.0):
         self.order, self.alpha, self.models = order, alpha, {}
@@ -138,79 +156,132 @@ class LinearAutoregression:
             self.models[horizon] = Ridge(alpha=self.alpha).fit(x, y)
         return self
 
-    def predictions(self, windows: Windows, horizon: int) -> np.ndarray:
-        inputs = self._inputs(windows)
+    def predict(self, windows: Windows, horizon: int, positions: np.ndarray) -> np.ndarray:
+        assert positions.min() >= self.order - 1, f"context ends need {self.order} tokens, got {positions.min()}"
+        assert horizon in self.models, f"fit horizon {horizon} first (fitted: {sorted(self.models)})"
+        inputs = self._inputs(windows)[:, positions]  # (W, N, order * D)
         return self.models[horizon].predict(inputs.reshape(-1, inputs.shape[-1])).reshape(*inputs.shape[:2], -1)
 
+    def predict_mel(self, windows: Windows, horizon: int, positions: np.ndarray) -> np.ndarray:
+        from .models import DB_OFFSET, DB_SCALE
 
-def model_predictions(model, windows: Windows, horizon: int, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """A world model's ``(W, L, E)`` predicted embeddings for ``t + horizon`` and ``(W, L, E)`` token embeddings."""
-    import torch
+        flat = self.predict(windows, horizon, positions)  # (W, N, D), scaled
+        return (flat * DB_SCALE - DB_OFFSET).reshape(*flat.shape[:2], *windows.mel.shape[-2:])
 
-    model.eval()
-    device = next(model.parameters()).device
-    predicted, embedded = [], []
-    with torch.no_grad():
-        for start in range(0, len(windows.mel), batch_size):
-            batch = torch.as_tensor(windows.mel[start:start + batch_size], device=device)
-            predicted.append(model.predict_next_embeddings(batch, horizon).float().cpu().numpy())
-            embedded.append(model.embed(batch).float().cpu().numpy())
-    return np.concatenate(predicted), np.concatenate(embedded)
+
+class ModelPredictor:
+    """A trained world model: contrastive models retrieve in their own embedding space (cosine); models without
+    contrastive heads retrieve by their decoded prediction in log-mel space, as the baselines do.  One imagination
+    (:meth:`wmlib.models.WorldModel.predict_ahead`) serves both the retrieval and the mel error."""
+
+    def __init__(self, model, batch_size: int = 32):
+        self.model, self.batch_size = model.eval(), batch_size
+        self.contrastive = model.config.contrastive
+        self.similarity = "cosine" if self.contrastive else "euclidean"
+        self._last = (None, None)  # (key, predictions) of the last question asked
+
+    def _batches(self, windows: Windows, work) -> dict:
+        import torch
+
+        device = next(self.model.parameters()).device
+        outputs = {}
+        with torch.no_grad():
+            for start in range(0, len(windows.mel), self.batch_size):
+                batch = torch.as_tensor(windows.mel[start:start + self.batch_size], device=device)
+                for key, value in work(batch).items():
+                    outputs.setdefault(key, []).append(value.float().cpu().numpy())
+        return {key: np.concatenate(values) for key, values in outputs.items()}
+
+    def _ahead(self, windows: Windows, horizon: int, positions: np.ndarray) -> dict:
+        key = (id(windows), horizon, positions.tobytes())
+        if self._last[0] != key:
+            self._last = (key, self._batches(windows, lambda batch: self.model.predict_ahead(
+                batch, horizon, positions)))
+        return self._last[1]
+
+    def candidates(self, windows: Windows) -> np.ndarray:
+        if not self.contrastive:
+            return flatten_tokens(windows.mel)
+        return self._batches(windows, lambda batch: {"embedding": self.model.embed(batch)})["embedding"]
+
+    def predict(self, windows: Windows, horizon: int, positions: np.ndarray) -> np.ndarray:
+        if not self.contrastive:
+            return flatten_tokens(self.predict_mel(windows, horizon, positions))
+        return self._ahead(windows, horizon, positions)["embedding"]  # (W, N, P)
+
+    def predict_mel(self, windows: Windows, horizon: int, positions: np.ndarray) -> np.ndarray:
+        return self._ahead(windows, horizon, positions)["tokens"]  # (W, N, M, F) dB
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The table
 
 
 def retrieval_table(test: Windows, methods: dict, horizons=(1, 2, 4, 8), first: int = 3, seed: int = 0,
-                    n_boot: int = 1000) -> pd.DataFrame:
-    """Top-1 / top-5 retrieval with 95% bootstrap CIs for every method and horizon, on the same queries.
+                    n_boot: int = 1000, stride_ahead: int = 4) -> pd.DataFrame:
+    """Top-1 / top-5 retrieval and mel error, with 95% bootstrap CIs, for every method and horizon on the same
+    queries and distractors.
 
     Args:
         test: the evaluation windows.
-        methods: name -> callable ``(windows, horizon) -> (predictions (W, L, D), pool (W, L, D), similarity)``.
+        methods: name -> predictor (:class:`CopyLast`, :class:`LinearAutoregression`, :class:`ModelPredictor`, or
+            anything with their ``similarity``, ``candidates``, ``predict`` and ``predict_mel``).
         first: first context end (so the linear model has ``order`` tokens of context; the same for all).
+        stride_ahead: beyond horizon 1, only every ``stride_ahead``-th context end is queried.  Open-loop
+            imagination costs ``horizon`` model runs per query, and neighbouring queries of one window say much the
+            same; the confidence intervals (over utterances) account for the smaller number.
 
     Returns:
-        One row per (method, horizon): ``top1, top1_low, top1_high, top5, top5_low, top5_high, queries``.
+        One row per (method, horizon): ``top1, top1_low, top1_high, top5, …, mel_rmse_db, mel_rmse_db_low,
+        mel_rmse_db_high`` (root mean square error of the predicted token in dB) and ``queries``.
     """
     rows = []
     n_windows, length = test.mel.shape[:2]
+    pools = {name: method.candidates(test) for name, method in methods.items()}  # (W, L, D) each
     for horizon in horizons:
-        positions = query_positions(length, horizon, first)
+        positions = query_positions(length, horizon, first, 1 if horizon == 1 else stride_ahead)
         window_index = np.repeat(np.arange(n_windows), len(positions))
         targets = window_index * length + np.tile(positions + horizon, n_windows)  # into the flattened pool
         distractors = draw_distractors(len(targets), n_windows * length, targets, seed + horizon)
         groups = test.utt_ids[window_index]
+        truth = test.mel[:, positions + horizon]  # (W, N, M, F)
         for name, method in methods.items():
-            predictions, pool, similarity = method(test, horizon)
-            queries = predictions[:, positions].reshape(-1, predictions.shape[-1])
-            rank = ranks(queries, pool.reshape(-1, pool.shape[-1]), targets, distractors, similarity)
+            predictions = method.predict(test, horizon, positions)  # (W, N, D)
+            queries = predictions.reshape(-1, predictions.shape[-1])  # (W * N, D), window-major like targets
+            pool = pools[name]
+            rank = ranks(queries, pool.reshape(-1, pool.shape[-1]), targets, distractors, method.similarity)
             row = {"method": name, "horizon": horizon, "queries": len(rank)}
             for k in (1, 5):
                 hits = rank < k
                 low, high = bootstrap_ci(hits, groups, n_boot=n_boot, seed=seed)
                 row |= {f"top{k}": hits.mean(), f"top{k}_low": low, f"top{k}_high": high}
+            squared = ((method.predict_mel(test, horizon, positions) - truth) ** 2).mean(axis=(-2, -1)).ravel()
+            low, high = bootstrap_ci(squared, groups, n_boot=n_boot, seed=seed)
+            row |= {"mel_rmse_db": np.sqrt(squared.mean()), "mel_rmse_db_low": np.sqrt(low),
+                    "mel_rmse_db_high": np.sqrt(high)}
             rows.append(row)
     return pd.DataFrame(rows)
 
 
 def standard_methods(train: Windows, models: dict, horizons=(1, 2, 4, 8), order: int = 4) -> dict:
-    """The world models given (name -> model) plus copy-last-token and linear autoregression baselines."""
-    linear = LinearAutoregression(order=order).fit(train, horizons)
-    methods = {
-        "copy last token": lambda w, h: (copy_last_predictions(w, h), flatten_tokens(w.mel), "euclidean"),
-        f"linear AR ({order} tokens)": lambda w, h: (linear.predictions(w, h), flatten_tokens(w.mel), "euclidean"),
-    }
-    for name, model in models.items():
-        methods[name] = lambda w, h, model=model: (*model_predictions(model, w, h), "cosine")
-    return methods
+    """The baselines (copy-last-token, linear autoregression fit on ``train``) and the world models given
+    (name -> model) as predictors for :func:`retrieval_table`."""
+    methods = {"copy last token": CopyLast(),
+               f"linear AR ({order} tokens)": LinearAutoregression(order=order).fit(train, horizons)}
+    return methods | {name: ModelPredictor(model) for name, model in models.items()}
 
 
-def evaluate_runs(profile: str | None, run_dirs: dict, horizons=(1, 2, 4, 8), length: int = 64,
-                  train_windows: int = 600, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Retrieval table for trained runs, their step-0 (random-initialisation) checkpoints and the baselines.
+def evaluate_runs(profile: str | None, runs: dict, horizons=(1, 2, 4, 8), length: int = 64,
+                  train_windows: int = 600, n_boot: int = 1000, seed: int = 0, random_init: str | None = "all",
+                  stride_ahead: int = 4) -> pd.DataFrame:
+    """Retrieval table for trained runs, the random-initialisation control and the baselines.
 
     Args:
         profile: corpus profile (test split for queries, train split for the linear baseline).
-        run_dirs: name -> run directory of :func:`wmlib.train.train`.
+        runs: name -> run directory of :func:`wmlib.train.train` (its final weights) or a checkpoint of one.
         train_windows: windows of the training split used to fit the linear autoregression (a random subset).
+        random_init: ``"all"``: add every run's step-0 checkpoint as ``"<name> (random init)"``; a run's name:
+            only that one's; ``None``: none.
 
     Returns:
         The :func:`retrieval_table` of every method.  Used by ``python -m wmlib evaluate`` and the chapter
@@ -219,13 +290,51 @@ def evaluate_runs(profile: str | None, run_dirs: dict, horizons=(1, 2, 4, 8), le
     from .features import load_tokens
     from .train import list_checkpoints, load_model
 
+    assert random_init in (None, "all") or random_init in runs, (
+        f"random_init must be None, 'all' or one of {sorted(runs)}, got {random_init!r}")
     tokens = load_tokens(profile, progress=False)
     train = Windows.from_tokens(tokens, "train", length, max_windows=train_windows, seed=seed)
     test = Windows.from_tokens(tokens, "test", length)
     models = {}
-    for name, run_dir in run_dirs.items():
-        models[name] = load_model(run_dir)[0]
-        initial = [path for step, path in list_checkpoints(run_dir) if step == 0]
-        if initial:
+    for name, path in runs.items():
+        models[name] = load_model(path)[0]
+        if random_init in ("all", name):
+            path = Path(path)
+            run_dir = path.parent.parent if path.parent.name == "checkpoints" else path
+            initial = [checkpoint for step, checkpoint in list_checkpoints(run_dir) if step == 0]
+            assert initial, f"{path} keeps no step-0 checkpoint for the random-initialisation control"
             models[f"{name} (random init)"] = load_model(initial[0])[0]
-    return retrieval_table(test, standard_methods(train, models, horizons), horizons, n_boot=n_boot, seed=seed)
+    return retrieval_table(test, standard_methods(train, models, horizons), horizons, n_boot=n_boot, seed=seed,
+                           stride_ahead=stride_ahead)
+
+
+def compare(table: pd.DataFrame, method: str, other: str, horizon: int, metric: str = "top1") -> str:
+    """``"beats"``, ``"loses to"`` (95% CIs apart) or ``"ties with"`` (CIs overlap): ``method`` against ``other``."""
+    rows = table[table["horizon"] == horizon].set_index("method")
+    a, b = rows.loc[method], rows.loc[other]
+    if a[f"{metric}_low"] > b[f"{metric}_high"]:
+        return "beats"
+    if a[f"{metric}_high"] < b[f"{metric}_low"]:
+        return "loses to"
+    return "ties with"
+
+
+def findings(table: pd.DataFrame, method: str, baselines=("copy last token", "linear AR (4 tokens)")) -> list[str]:
+    """Plain sentences about ``method`` against the baselines in a :func:`retrieval_table`, for the book's text
+    (written from the numbers, so the text cannot drift from them)."""
+    lines = []
+    horizons = sorted(table["horizon"].unique())
+    top1 = table.pivot(index="method", columns="horizon", values="top1")
+    for horizon in horizons:
+        verdicts = {baseline: compare(table, method, baseline, horizon) for baseline in baselines}
+        parts = [f"{verdict} {baseline} ({top1.loc[method, horizon]:.3f} vs {top1.loc[baseline, horizon]:.3f})"
+                 for baseline, verdict in verdicts.items()]
+        lines.append(f"{horizon} token{'s' if horizon > 1 else ''} ahead, {method} " + " and ".join(parts) + ".")
+    best = top1.loc[list(baselines)].max()
+    behind = [h for h in horizons if top1.loc[method, h] < best[h]]
+    if behind:
+        lines.append(f"The best baseline is ahead of {method} from {behind[0]} token{'s' if behind[0] > 1 else ''} "
+                     f"ahead on (top-1 at {behind[0]}: {top1.loc[method, behind[0]]:.3f} vs {best[behind[0]]:.3f}).")
+    else:
+        lines.append(f"{method} is ahead of both baselines at every horizon measured.")
+    return lines

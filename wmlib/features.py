@@ -140,6 +140,26 @@ def to_tokens(mel: np.ndarray, config: FeatureConfig = FeatureConfig()) -> np.nd
     return np.ascontiguousarray(tokens.transpose(1, 0, 2))  # (T, n_mels, frames_per_token)
 
 
+def tokens_to_audio(tokens_db: np.ndarray, config: FeatureConfig = FeatureConfig(), n_iter: int = 32) -> np.ndarray:
+    """Listen to tokens: ``(T, n_mels, frames_per_token)`` dB -> a waveform, by Griffin-Lim phase reconstruction.
+
+    The log-mel keeps no phase and blurs fine frequency detail, so this is an approximation of the sound (voices
+    come out buzzy); it is how the book plays predicted and decoded spectrograms, and it plays original tokens the
+    same way so that the comparison is fair.
+    """
+    import librosa
+
+    tokens_db = np.asarray(tokens_db, dtype=np.float32)
+    assert tokens_db.ndim == 3 and tokens_db.shape[1:] == (config.n_mels, config.frames_per_token), (
+        f"tokens must be (T, {config.n_mels}, {config.frames_per_token}) dB, got {tokens_db.shape}")
+    mel = np.concatenate(list(tokens_db), axis=1)  # (n_mels, T * frames)
+    power = librosa.db_to_power(mel)
+    audio = librosa.feature.inverse.mel_to_audio(
+        power, sr=config.sample_rate, n_fft=config.n_fft, win_length=config.win_length,
+        hop_length=config.hop_length, fmin=config.fmin, fmax=config.fmax, power=2.0, n_iter=n_iter)
+    return np.clip(audio, -1.0, 1.0).astype(np.float32)
+
+
 def token_count(audio_samples: int, config: FeatureConfig = FeatureConfig()) -> int:
     """Whole tokens in an utterance: only tokens whose samples all lie inside the audio."""
     return audio_samples // config.token_samples

@@ -173,3 +173,118 @@ def token_strip_figure(token_mels: np.ndarray, labels: list[str], title: str = "
     figure.update_layout(height=280, title=title, yaxis_title="mel bin",
                          xaxis=dict(tickvals=np.arange(count) * (width + 1) + (width - 1) / 2, ticktext=list(labels)))
     return figure
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# World-model figures (chapters "The world model" and "Training and prediction")
+
+METHOD_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"]
+
+
+def spectrogram_stack_figure(mels: dict, hop_seconds: float = 0.01, title: str = "", marker_s: float | None = None):
+    """Several ``(n_mels, frames)`` dB spectrograms of one length, one above the other on a shared colour scale.
+
+    Args:
+        mels: panel title -> spectrogram.
+        marker_s: draw a vertical line at this time in every panel (e.g. where the context ends).
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    values = np.concatenate([m.ravel() for m in mels.values()])
+    low, high = np.percentile(values[np.isfinite(values)], [2, 99.5])
+    figure = make_subplots(rows=len(mels), cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                           subplot_titles=list(mels))
+    for row, mel in enumerate(mels.values(), start=1):
+        figure.add_trace(go.Heatmap(z=mel, x=np.arange(mel.shape[1]) * hop_seconds, colorscale="Magma", zmin=low,
+                                    zmax=high, showscale=row == 1, colorbar=dict(title="dB", len=0.5, y=0.8),
+                                    hovertemplate="t=%{x:.2f}s bin=%{y} %{z:.0f} dB<extra></extra>"), row=row, col=1)
+        figure.update_yaxes(title_text="mel bin", row=row, col=1)
+        if marker_s is not None:
+            figure.add_vline(x=marker_s, line_width=2, line_dash="dash", line_color="cyan", row=row, col=1)
+    figure.update_xaxes(title_text="time (s)", row=len(mels), col=1)
+    figure.update_layout(height=90 + 200 * len(mels), title=title, margin=dict(l=50, r=20, t=70, b=40))
+    return figure
+
+
+def learning_curves_figure(metrics: dict, panels: dict, x: str = "step"):
+    """Training curves of several runs, one panel per metric.
+
+    Args:
+        metrics: run name -> its ``metrics.jsonl`` as a DataFrame (:func:`wmlib.train.read_metrics`).
+        panels: metric column -> panel title; a run without that column is left out of the panel.
+        x: the column on the horizontal axis (``step`` or ``elapsed_seconds``).
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    figure = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels.values()), horizontal_spacing=0.08)
+    for index, (name, frame) in enumerate(metrics.items()):
+        colour = METHOD_COLOURS[index % len(METHOD_COLOURS)]
+        for col, column in enumerate(panels, start=1):
+            if column in frame:
+                figure.add_trace(go.Scatter(x=frame[x], y=frame[column], name=name, legendgroup=name,
+                                            showlegend=col == 1,
+                                            line=dict(color=colour, width=1.5)), row=1, col=col)
+    figure.update_xaxes(title_text="optimizer step" if x == "step" else "seconds of training")
+    figure.update_layout(height=360, legend=dict(orientation="h", y=-0.25), margin=dict(l=50, r=20, t=50, b=40))
+    return figure
+
+
+def horizon_figure(table: pd.DataFrame, metric: str = "top1", title: str = "", chance: float | None = None,
+                   y_title: str | None = None):
+    """A metric of :func:`wmlib.evaluate.retrieval_table` against the horizon, one line per method with 95% CIs."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    methods = list(dict.fromkeys(table["method"]))
+    for index, method in enumerate(methods):
+        rows = table[table["method"] == method].sort_values("horizon")
+        figure.add_trace(go.Scatter(
+            x=rows["horizon"], y=rows[metric], name=method, mode="lines+markers",
+            line=dict(color=METHOD_COLOURS[index % len(METHOD_COLOURS)],
+                      dash="dot" if "random init" in method or "AR" in method or "copy" in method else "solid"),
+            error_y=dict(type="data", symmetric=False, array=rows[f"{metric}_high"] - rows[metric],
+                         arrayminus=rows[metric] - rows[f"{metric}_low"], thickness=1)))
+    if chance is not None:
+        figure.add_hline(y=chance, line_dash="dash", line_color="grey", annotation_text="chance")
+    horizons = sorted(table["horizon"].unique())
+    figure.update_xaxes(type="log", tickvals=horizons, ticktext=[f"{h} ({40 * h} ms)" for h in horizons],
+                        title_text="tokens ahead")
+    figure.update_layout(title=title, yaxis_title=y_title or metric, height=420, legend=dict(orientation="v"))
+    return figure
+
+
+def similarity_figure(similarity: np.ndarray, title: str = ""):
+    """``(T, T)`` cosine similarities of predictions (rows) and targets (columns) within one window."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure(go.Heatmap(z=similarity, colorscale="RdBu", zmid=0, colorbar=dict(title="cosine"),
+                                  hovertemplate="prediction %{y} vs token %{x}: %{z:.2f}<extra></extra>"))
+    figure.update_layout(title=title, xaxis_title="candidate token", yaxis_title="predicted token", height=460,
+                         width=520, yaxis=dict(autorange="reversed", scaleanchor="x"))
+    return figure
+
+
+def surprise_figure(mel: np.ndarray, surprise: np.ndarray, posterior: np.ndarray, hop_seconds: float = 0.01,
+                    token_seconds: float = 0.04, title: str = ""):
+    """An utterance's spectrogram, the RSSM's posterior latent per token and its surprise (KL, nats) per token."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    token_times = (np.arange(len(surprise)) + 0.5) * token_seconds
+    figure = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.05, row_heights=[0.4, 0.35, 0.25],
+                           subplot_titles=["log-mel", "posterior z (one row per class of each variable)",
+                                           "surprise KL(posterior || prior)"])
+    figure.add_trace(go.Heatmap(z=mel, x=np.arange(mel.shape[1]) * hop_seconds, colorscale="Magma",
+                                showscale=False), row=1, col=1)
+    figure.add_trace(go.Heatmap(z=posterior.T, x=token_times, colorscale="Greys", showscale=False, zmin=0, zmax=1,
+                                hovertemplate="t=%{x:.2f}s unit %{y}: %{z:.2f}<extra></extra>"), row=2, col=1)
+    figure.add_trace(go.Bar(x=token_times, y=surprise, marker_color="#d62728", width=token_seconds * 0.9,
+                            hovertemplate="t=%{x:.2f}s %{y:.1f} nats<extra></extra>"), row=3, col=1)
+    figure.update_yaxes(title_text="mel bin", row=1, col=1)
+    figure.update_yaxes(title_text="z unit", row=2, col=1)
+    figure.update_yaxes(title_text="nats", row=3, col=1)
+    figure.update_xaxes(title_text="time (s)", row=3, col=1)
+    figure.update_layout(height=640, title=title, showlegend=False)
+    return figure

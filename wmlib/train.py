@@ -614,7 +614,7 @@ def train(config: TrainConfig, run_dir: str | os.PathLike | None = None, progres
         no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=config.lr, betas=(0.9, 0.95), fused=device.type == "cuda")
+            lr=config.lr, betas=(0.9, 0.95), fused=True)
         step, elapsed_before = 0, 0.0
         if (run_dir / STATE_FILE).is_file():
             step, elapsed_before = _load_state(run_dir / STATE_FILE, model, optimizer, device)
@@ -765,36 +765,59 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = TrainConfig()
     parser.add_argument("--profile", default=None, help="corpus profile: tiny, default, large (default: $WMLIB_PROFILE or default)")
     parser.add_argument("--model", default=None, metavar="NAME",
-                        help="the run's name, its folder under <data>/<profile>/runs/ (default: <dynamics>-<objective>)")
-    parser.add_argument("--preset", default=defaults.preset, choices=sorted(SIZES), help="model sizes")
+                        help="a named model of wmlib.runs (transformer-contrastive, rssm-contrastive, "
+                             "rssm-reconstruction, transformer-reconstruction, masked-autoencoder: the book's settings "
+                             "for the profile), or the name of a custom run set by the options below (default: "
+                             "<dynamics>-<objective>); the run lives in <data>/<profile>/runs/<NAME>")
+    parser.add_argument("--preset", default=None, choices=sorted(SIZES), help=f"model sizes (default: {defaults.preset})")
     parser.add_argument("--architecture", default=None, choices=ARCHITECTURES,
                         help="world_model, or masked_autoencoder (the reconstruction control)")
     parser.add_argument("--dynamics", default=None, choices=DYNAMICS, help="world-model dynamics (default: rssm)")
     parser.add_argument("--objective", default=None, choices=OBJECTIVES, help="training objective (default: contrastive)")
-    parser.add_argument("--steps", type=int, default=defaults.steps, help="optimizer steps in all")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="global batch (all processes)")
-    parser.add_argument("--seq-len", type=int, default=defaults.seq_len, help="tokens per window (25 per second)")
-    parser.add_argument("--lr", type=float, default=defaults.lr)
-    parser.add_argument("--schedule", default=defaults.schedule, choices=("cosine", "constant"))
+    parser.add_argument("--steps", type=int, default=None, help=f"optimizer steps in all (default: {defaults.steps})")
+    parser.add_argument("--seed", type=int, default=None, help=f"default: {defaults.seed}")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help=f"global batch, all processes (default: {defaults.batch_size})")
+    parser.add_argument("--seq-len", type=int, default=None,
+                        help=f"tokens per window, 25 per second (default: {defaults.seq_len})")
+    parser.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default: {defaults.lr})")
+    parser.add_argument("--schedule", default=None, choices=("cosine", "constant"),
+                        help=f"default: {defaults.schedule}")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA only)")
     parser.add_argument("--run-dir", default=None, help="where to write the run (default: <data>/<profile>/runs/<name>)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The :class:`TrainConfig` of parsed ``train`` arguments."""
+    """The :class:`TrainConfig` of parsed ``train`` arguments.
+
+    A named model (``--model`` one of ``wmlib.runs.MODELS``, or model options that match one) takes the book's
+    settings for the profile, with any training option given on top; with no model option at all that is the
+    book's default model.  Any other name or combination is a custom run with the :class:`TrainConfig` defaults.
+    """
+    from .runs import DEFAULT_MODEL, MODELS, run_config
+
+    training = {key: getattr(args, key) for key in ("steps", "seed", "batch_size", "seq_len", "lr", "schedule")
+                if getattr(args, key) is not None}
+    if args.compile:
+        training["compile"] = True
     overrides = {key: getattr(args, key) for key in ("architecture", "dynamics", "objective")
                  if getattr(args, key) is not None}
-    model_config = _model_config_from_dict({**_preset_dict(args.preset), **overrides})
+    preset = args.preset or TrainConfig.preset
+    model_config = _model_config_from_dict({**_preset_dict(preset), **overrides})
     if model_config.architecture == "masked_autoencoder":
-        default_name = "masked-autoencoder"
+        derived = "masked-autoencoder"
     else:
-        default_name = f"{model_config.dynamics}-{model_config.objective}"
-    return TrainConfig(
-        profile=get_profile(args.profile).name, name=args.model or default_name, preset=args.preset,
-        model_overrides=overrides, steps=args.steps, seed=args.seed, batch_size=args.batch_size,
-        seq_len=args.seq_len, lr=args.lr, schedule=args.schedule, compile=args.compile)
+        derived = f"{model_config.dynamics}-{model_config.objective}"
+    name = args.model or (DEFAULT_MODEL if not overrides and not args.preset else derived)
+    if name in MODELS:
+        named = _model_config_from_dict({**_preset_dict(preset), **MODELS[name]})
+        if args.preset or any(getattr(named, key) != value for key, value in overrides.items()):
+            raise ValueError(f"--model {name} is a named model ({MODELS[name]}, the profile's preset); give a custom "
+                             "run another --model name to change its model options")
+        return run_config(name, args.profile, **training)
+    return TrainConfig(profile=get_profile(args.profile).name, name=name, preset=preset, model_overrides=overrides,
+                       **training)
 
 
 def _preset_dict(preset: str) -> dict:
@@ -808,7 +831,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     try:
         config = config_from_args(args)
         run_dir = train(config, args.run_dir, progress=not args.no_progress)
-    except CheckpointError as error:
+    except (CheckpointError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if _distributed()[0] == 0:

@@ -1,0 +1,43 @@
+"""The book's named models: their settings, training them for the book, and replacing a stale run safely."""
+import json
+
+import pytest
+
+from wmlib import runs
+from wmlib.profiles import data_root
+from wmlib.train import read_metrics, train
+
+
+def test_run_configs():
+    default = runs.run_config(runs.DEFAULT_MODEL, "tiny")
+    comparison = runs.run_config("rssm-reconstruction", "tiny")
+    assert default.preset == comparison.preset == "tiny"
+    assert default.steps == runs.TRAINING["tiny"]["steps"] and comparison.steps == runs.COMPARISON_STEPS["tiny"]
+    assert comparison.model_config().objective == "reconstruction" and comparison.model_config().dynamics == "rssm"
+    assert {0, runs.COMPARISON_STEPS["tiny"]} <= set(default.keep_checkpoints_at)  # the controls the book reads
+    assert runs.run_dir("rssm-contrastive", "tiny") == data_root() / "tiny" / "runs" / "rssm-contrastive"
+    assert runs.equal_training_checkpoint("tiny").name == f"step-{runs.COMPARISON_STEPS['tiny']:06d}"
+    for profile in runs.TRAINING:  # every named model builds under every profile
+        for name in runs.MODELS:
+            runs.run_config(name, profile).model_config()
+
+
+def test_book_models_replace_a_stale_run_and_lose_nothing(tmp_path, monkeypatch, tiny_tokens):
+    """A run left by other settings is renamed, not deleted, and the model is trained again in its place."""
+    (tmp_path / "tiny").mkdir()
+    for item in (data_root() / "tiny").iterdir():  # the tiny corpus and tokens, without the runs
+        if item.name != "runs":
+            (tmp_path / "tiny" / item.name).symlink_to(item)
+    monkeypatch.setenv("WMLIB_DATA", str(tmp_path))
+    monkeypatch.setattr(runs, "BOOK_MODELS", ("rssm-contrastive",))
+    stale = train(runs.run_config("rssm-contrastive", "tiny", lr=0.5, steps=2), progress=False)
+    with pytest.warns(UserWarning, match="trained again"):
+        found = runs.train_book_models("tiny", progress=False)
+    assert found == {"rssm-contrastive": stale}
+    kept = list((tmp_path / "tiny" / "runs").glob("rssm-contrastive.replaced-*"))
+    assert len(kept) == 1 and json.loads((kept[0] / "config.json").read_text())["train"]["lr"] == 0.5
+    assert read_metrics(stale)["step"].iloc[-1] == runs.COMPARISON_STEPS["tiny"]
+    assert runs.train_book_models("tiny", progress=False) == found  # trained: found, not retrained
+    summary = runs.training_summary("tiny")
+    assert summary.loc["rssm-contrastive", "steps"] == runs.COMPARISON_STEPS["tiny"]
+    assert summary.loc["rssm-contrastive", "tokens/s"] > 0

@@ -1,0 +1,128 @@
+"""The named models of the book: what each is, how long it trains per profile, and where its run lives.
+
+``python -m wmlib train --model NAME`` and ``python -m wmlib book`` both read this table, so the book's chapters
+and a reader's command line train exactly the same thing.  Training is resumable and idempotent: a finished run
+returns at once, so the book command costs nothing the second time.
+
+The book's models (default profile, 2-core CPU budget):
+
+- ``transformer-contrastive`` — **the default model**: causal transformer dynamics, contrastive objective.
+- ``rssm-contrastive`` — the DreamerV2 recurrent state-space model with the same contrastive objective: the
+  comparison of dynamics.
+- ``transformer-reconstruction`` — the default model's dynamics trained by reconstructing the spectrogram: the
+  comparison of objectives.
+
+The two comparison models train for fewer steps (``COMPARISON_STEPS``) than the default model, to keep the book
+build within 20 minutes on a 2-core CPU; the default model keeps a checkpoint at that step too, so the chapter
+compares all three at equal training.  ``rssm-reconstruction`` (classic Dreamer) and ``masked-autoencoder`` are
+named models too, trained on demand (``python -m wmlib train --model NAME``).
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+from .profiles import get_profile
+from .train import CheckpointMismatchError, TrainConfig, default_run_dir, train
+
+DEFAULT_MODEL = "transformer-contrastive"
+
+#: name -> ``ModelConfig`` fields on top of the profile's preset.
+MODELS: dict[str, dict] = {
+    "transformer-contrastive": {"dynamics": "transformer", "objective": "contrastive"},
+    "rssm-contrastive": {"dynamics": "rssm", "objective": "contrastive"},
+    "rssm-reconstruction": {"dynamics": "rssm", "objective": "reconstruction"},
+    "transformer-reconstruction": {"dynamics": "transformer", "objective": "reconstruction"},
+    "masked-autoencoder": {"architecture": "masked_autoencoder"},
+}
+
+#: The models ``python -m wmlib book`` trains, in this order.
+BOOK_MODELS = ("transformer-contrastive", "rssm-contrastive", "transformer-reconstruction")
+
+#: Per profile: the model preset and the training settings shared by every model of the profile.
+TRAINING: dict[str, dict] = {
+    # The tests' book: seconds.
+    "tiny": dict(preset="tiny", seq_len=32, batch_size=8, steps=60, lr=1e-3, warmup=10, checkpoint_every=20,
+                 log_every=5),
+    # The book: the default model in about 8 minutes on a 2-core CPU (measured in the README).
+    "default": dict(preset="default", seq_len=64, batch_size=16, steps=1500, lr=1e-3, warmup=100),
+    # GPUs.
+    "large": dict(preset="large", seq_len=256, batch_size=64, steps=50_000, lr=5e-4, warmup=1000),
+}
+
+#: Per profile: the steps of the comparison models (and of the default model's equal-training checkpoint).
+COMPARISON_STEPS = {"tiny": 20, "default": 300, "large": 12_800}
+
+
+def run_config(name: str, profile: str | None = None, **changes) -> TrainConfig:
+    """The :class:`TrainConfig` of the named model under ``profile``; ``changes`` override training fields.
+
+    Comparison models (every book model but the default one) train ``COMPARISON_STEPS[profile]`` steps.
+    """
+    assert name in MODELS, f"unknown model {name!r}; the named models are {', '.join(MODELS)}"
+    profile = get_profile(profile).name
+    settings = dict(TRAINING[profile])
+    if name != DEFAULT_MODEL:
+        settings["steps"] = COMPARISON_STEPS[profile]
+    keep = (0, COMPARISON_STEPS[profile], *[2**i * 50 for i in range(12)])  # step 0 is the random-init control
+    return TrainConfig(profile=profile, name=name, model_overrides=dict(MODELS[name]), keep_checkpoints_at=keep,
+                       **{**settings, **changes})
+
+
+def run_dir(name: str, profile: str | None = None) -> Path:
+    """Where the named model's run lives: ``<data>/<profile>/runs/<name>/``."""
+    return default_run_dir(run_config(name, profile))
+
+
+def train_book_models(profile: str | None = None, progress: bool = True) -> dict[str, Path]:
+    """Train (or finish, or just find) every model of :data:`BOOK_MODELS`; name -> run directory.
+
+    A run directory left by another configuration (the code's settings changed since) is renamed to
+    ``<name>.replaced-<time>``, never deleted, and the model is trained afresh.
+    """
+    found = {}
+    for name in BOOK_MODELS:
+        config = run_config(name, profile)
+        try:
+            found[name] = train(config, progress=progress)
+        except CheckpointMismatchError as error:
+            directory = default_run_dir(config)
+            kept = directory.with_name(f"{name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+            warnings.warn(f"{error}\nThe book's settings for {name} changed: the old run is kept as {kept} and the "
+                          "model is trained again")
+            directory.rename(kept)
+            found[name] = train(config, progress=progress)
+    return found
+
+
+def equal_training_checkpoint(profile: str | None = None) -> Path:
+    """The default model's checkpoint at the comparison models' step count (for comparisons at equal training)."""
+    profile = get_profile(profile).name
+    return run_dir(DEFAULT_MODEL, profile) / "checkpoints" / f"step-{COMPARISON_STEPS[profile]:06d}"
+
+
+def training_summary(profile: str | None = None, names=BOOK_MODELS):
+    """One row per named model: what it is and what its training cost on this machine (from its run files).
+
+    Columns: ``dynamics, objective, parameters, steps, tokens seen, minutes, tokens/s`` (the median over the
+    logged intervals, robust to a moment of contention) and the final ``readout`` MSE.
+    """
+    import pandas as pd
+
+    from .models import count_parameters
+    from .train import load_model, read_metrics
+
+    rows = []
+    for name in names:
+        directory = run_dir(name, profile)
+        config = run_config(name, profile)
+        model, model_config = load_model(directory)
+        metrics = read_metrics(directory)
+        rows.append({"model": name, "dynamics": model_config.dynamics, "objective": model_config.objective,
+                     "parameters": count_parameters(model), "steps": int(metrics["step"].iloc[-1]),
+                     "tokens seen": int(metrics["step"].iloc[-1]) * config.batch_size * config.seq_len,
+                     "minutes": metrics["elapsed_seconds"].iloc[-1] / 60,
+                     "tokens/s": metrics["tokens_per_second"].median(),
+                     "readout MSE": metrics["readout"].iloc[-1]})
+    return pd.DataFrame(rows).set_index("model")
