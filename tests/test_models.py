@@ -470,3 +470,29 @@ def test_surprise_is_the_kl_of_each_token():
     torch.testing.assert_close(surprise, by_hand)
     with pytest.raises(AssertionError, match="RSSM"):
         build_model(tiny(dynamics="transformer")).surprise(tokens)
+
+
+def test_transformer_imagination_matches_observing_its_own_predictions():
+    """The key-value-cached imagination equals re-running the window, and an imagined token's feature is the
+    feature ``observe`` gives when the predicted embeddings are fed in as if observed."""
+    torch.manual_seed(0)
+    dynamics = build_model(tiny(dynamics="transformer")).eval().dynamics
+    context = torch.randn(2, 5, dynamics.config.embed_dim)
+    with torch.no_grad():
+        imagined = dynamics.imagine(context, 4)
+        sliding = dynamics._imagine_sliding(context, 4)
+        observed = dynamics.observe(torch.cat([context, imagined["embedding"]], 1))
+    for key in ("embedding", "prior_feature", "feature"):
+        torch.testing.assert_close(imagined[key], sliding[key], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(imagined["feature"], observed["feature"][:, 5:], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(imagined["prior_feature"], observed["prior_feature"][:, 5:], atol=1e-5, rtol=1e-4)
+    # from several ends of one window at once: the same as imagining from each context alone
+    window = torch.randn(2, 9, dynamics.config.embed_dim)
+    ends = [0, 3, 6]
+    together = dynamics.imagine_from_ends(window, ends, 2)
+    assert together["feature"].shape == (2, 3, 2, dynamics.config.d_model)
+    for index, end in enumerate(ends):
+        with torch.no_grad():
+            alone = dynamics.imagine(window[:, : end + 1], 2)
+        for key in ("embedding", "prior_feature", "feature"):
+            torch.testing.assert_close(together[key][:, index], alone[key], atol=1e-5, rtol=1e-4)

@@ -609,11 +609,44 @@ class TransformerDynamics(nn.Module):
         return {"deter": feature, "feature": feature, "prior_feature": prior_feature,
                 "predicted_embedding": self.next_embedding(prior_feature)}
 
+    def _layer(self, layer: nn.TransformerEncoderLayer, x: torch.Tensor, cache: list,
+               valid: torch.Tensor | None = None) -> torch.Tensor:
+        """One pre-norm layer over new positions ``x`` ``(B, n, d)`` that attend to ``cache`` (keys and values of
+        the earlier positions, extended in place) and causally to each other; ``valid`` ``(B, cached + n)`` marks
+        the keys each row may see (all, if ``None``)."""
+        attention, heads = layer.self_attn, self.config.n_heads
+        query, key, value = F.linear(layer.norm1(x), attention.in_proj_weight, attention.in_proj_bias).chunk(3, -1)
+        query, key, value = (t.unflatten(-1, (heads, -1)).transpose(1, 2) for t in (query, key, value))  # (B, H, n, ·)
+        if cache:
+            key, value = torch.cat([cache[0], key], 2), torch.cat([cache[1], value], 2)
+        cache[:] = [key, value]
+        causal = query.shape[2] > 1  # several new positions (the context): causal among themselves
+        assert not causal or (key.shape[2] == query.shape[2] and valid is None), (
+            "a context must come before any cached step")
+        mask = None if valid is None else valid[:, None, None, :]  # (B, 1, 1, keys): broadcast over heads, queries
+        mixed = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, is_causal=causal)  # (B, H, n, dh)
+        x = x + attention.out_proj(mixed.transpose(1, 2).flatten(-2))
+        return x + layer.linear2(layer.activation(layer.linear1(layer.norm2(x))))
+
+    def _run_cached(self, inputs: torch.Tensor, position, caches: list, valid: torch.Tensor | None = None):
+        """Projected inputs ``(B, n, d)`` through every layer with key-value ``caches`` (one list per layer):
+        ``(B, n, d)`` outputs.  ``position``: the first input's position, an int, or ``(B,)`` per row for one new
+        input per row; ``valid``: as in :meth:`_layer`."""
+        if torch.is_tensor(position):
+            x = inputs + self.position[position][:, None]  # (B, 1, d)
+        else:
+            x = inputs + self.position[position : position + inputs.shape[1]]
+        for layer, cache in zip(self.transformer.layers, caches):
+            x = self._layer(layer, x, cache, valid)
+        return self.transformer.norm(x)
+
     def imagine(self, context_embeddings: torch.Tensor, horizon: int) -> dict:
         """Autoregressive open-loop imagination: predict the next embedding, feed it back, repeat.
 
-        Runs the whole window again at every step (no key-value cache; sequences here are short).  A window longer
-        than ``max_len`` keeps its most recent embeddings, as nanoGPT's ``generate`` does.
+        With a key-value cache each imagined token costs one position, not a run over the whole window; the
+        result equals re-running the window (``tests/test_models.py`` checks it).  A window that would outgrow
+        ``max_len`` is re-run at every step instead, keeping its most recent embeddings (as nanoGPT's
+        ``generate`` does).  No dropout is applied here.
 
         Args:
             context_embeddings: ``(B, T, E)`` observed tokens' embeddings (T >= 0).
@@ -621,24 +654,73 @@ class TransformerDynamics(nn.Module):
 
         Returns:
             Dict for the imagined tokens: ``embedding`` ``(B, H, E)`` (the fed-back predictions), ``prior_feature``
-            ``(B, H, d)``, ``feature`` ``(B, H, d)`` (after feeding back; also under ``deter``).
+            ``(B, H, d)`` (before the token), ``feature`` ``(B, H, d)`` (after feeding it back, as
+            :meth:`observe`'s feature of a real token; also under ``deter``).
         """
         assert context_embeddings.ndim == 3 and context_embeddings.shape[-1] == self.config.embed_dim, (
             f"context must be (batch, time, {self.config.embed_dim}), got {tuple(context_embeddings.shape)}")
+        batch, length, _ = context_embeddings.shape
+        if length + horizon + 1 > self.config.max_len:
+            return self._imagine_sliding(context_embeddings, horizon)
+        caches = [[] for _ in self.transformer.layers]
+        start = self.start.expand(batch, 1, -1).to(context_embeddings.dtype)
+        inputs = torch.cat([start, self.input_projection(context_embeddings)], 1)  # (B, T+1, d)
+        output = self._run_cached(inputs, 0, caches)[:, -1]  # (B, d): has seen the whole context
+        return self._roll(output, caches, length + 1, horizon)
+
+    def _roll(self, output: torch.Tensor, caches: list, position, horizon: int,
+              valid: torch.Tensor | None = None) -> dict:
+        """Imagine ``horizon`` tokens from ``output`` ``(B, d)`` (the state after the context, whose keys and values
+        fill ``caches``); the first imagined token takes ``position`` (int, or ``(B,)`` per row) and the cached
+        keys each row may see are ``valid`` ``(B, cached)`` (all, if ``None``).  Returns :meth:`imagine`'s dict."""
+        outputs, predicted = [output], []
+        for step in range(horizon):
+            predicted.append(self.next_embedding(outputs[-1]))  # (B, E)
+            fed_back = self.input_projection(predicted[-1])[:, None]  # (B, 1, d)
+            if valid is not None:
+                valid = torch.cat([valid, valid.new_ones(len(valid), 1)], 1)  # the new key is always visible
+            outputs.append(self._run_cached(fed_back, position + step, caches, valid)[:, 0])
+        outputs = torch.stack(outputs, 1)  # (B, H+1, d): before token 1, after token 1, ..., after token H
+        return {"embedding": torch.stack(predicted, 1), "prior_feature": outputs[:, :-1],
+                "feature": outputs[:, 1:], "deter": outputs[:, 1:]}
+
+    @torch.no_grad()
+    def imagine_from_ends(self, embeddings: torch.Tensor, ends, horizon: int) -> dict:
+        """:meth:`imagine` from every context ``embeddings[:, :t + 1]``, ``t`` in ``ends``, all at once: one pass
+        over the window fills the key-value cache, and every context imagines from it as a batch row that may see
+        only the keys up to its own ``t``.
+
+        Returns:
+            :meth:`imagine`'s dict with an extra context axis: ``(B, N, H, ·)`` for the ``N`` ends.
+        """
+        batch, length, _ = embeddings.shape
+        ends = torch.as_tensor(ends, device=embeddings.device).long()  # (N,)
+        count = len(ends)
+        assert int(ends.max()) + 2 + horizon <= self.config.max_len, "imagination would pass max_len"
+        caches = [[] for _ in self.transformer.layers]
+        start = self.start.expand(batch, 1, -1).to(embeddings.dtype)
+        outputs = self._run_cached(torch.cat([start, self.input_projection(embeddings)], 1), 0, caches)  # (B, T+1, d)
+        rows = [[key.repeat_interleave(count, 0), value.repeat_interleave(count, 0)]  # (B*N, H, T+1, dh)
+                for key, value in caches]
+        valid = torch.arange(length + 1, device=embeddings.device) <= ends[:, None] + 1  # (N, T+1): start, e_0..e_t
+        rolled = self._roll(outputs[:, ends + 1].flatten(0, 1), rows, (ends + 2).repeat(batch), horizon,
+                            valid.repeat(batch, 1))  # rows b * N + n
+        return {key: value.unflatten(0, (batch, count)) for key, value in rolled.items()}
+
+    def _imagine_sliding(self, context_embeddings: torch.Tensor, horizon: int) -> dict:
+        """:meth:`imagine` past ``max_len``: re-run the most recent ``max_len - 1`` embeddings at every step."""
         window = self.config.max_len - 1
         embeddings = context_embeddings
-        prior_features, features, predicted = [], [], []
+        outputs, predicted = [], []
         for step in range(horizon + 1):
-            outputs = self._run(embeddings[:, -window:])  # (B, L+1, d)
-            if step > 0:
-                features.append(outputs[:, -2])  # the feature of the embedding fed back last
+            outputs.append(self._run(embeddings[:, -window:])[:, -1])  # (B, d): has seen every embedding so far
             if step < horizon:
-                prior_features.append(outputs[:, -1])  # (B, d)
-                predicted.append(self.next_embedding(outputs[:, -1]))  # (B, E)
-                embeddings = torch.cat([embeddings, predicted[-1][:, None]], 1)  # (B, L+1, E)
-        feature = torch.stack(features, 1)  # (B, H, d)
-        return {"embedding": torch.stack(predicted, 1), "prior_feature": torch.stack(prior_features, 1),
-                "feature": feature, "deter": feature}
+                predicted.append(self.next_embedding(outputs[-1]))  # (B, E)
+                embeddings = torch.cat([embeddings, predicted[-1][:, None]], 1)
+        outputs = torch.stack(outputs, 1)  # (B, H+1, d)
+        return {"embedding": torch.stack(predicted, 1), "prior_feature": outputs[:, :-1],
+                "feature": outputs[:, 1:], "deter": outputs[:, 1:]}
+
 
 # ----------------------------------------------------------------------------------------------------------------
 # The world model
@@ -849,9 +931,8 @@ class WorldModel(nn.Module):
             prior, feature = (imagined[key][:, -1].unflatten(0, deter.shape[:2])  # (B, N, F)
                               for key in ("prior_feature", "feature"))
         else:
-            ends = [self.dynamics.imagine(observed["embedding"][:, : int(end) + 1], horizon) for end in positions]
-            prior, feature = (torch.stack([imagined[key][:, -1] for imagined in ends], 1)  # (B, N, d)
-                              for key in ("prior_feature", "feature"))
+            imagined = self.dynamics.imagine_from_ends(observed["embedding"], positions, horizon)  # (B, N, H, ·)
+            prior, feature = imagined["prior_feature"][:, :, -1], imagined["feature"][:, :, -1]  # (B, N, d)
         predicted = {"tokens": self.decode(feature)}
         if self.config.contrastive:
             predicted["embedding"] = F.normalize(self.prediction_heads[0](prior), dim=-1)

@@ -46,13 +46,13 @@ TRAINING: dict[str, dict] = {
     "tiny": dict(preset="tiny", seq_len=32, batch_size=8, steps=60, lr=1e-3, warmup=10, checkpoint_every=20,
                  log_every=5),
     # The book: the default model in about 8 minutes on a 2-core CPU (measured in the README).
-    "default": dict(preset="default", seq_len=64, batch_size=16, steps=1500, lr=1e-3, warmup=100),
+    "default": dict(preset="default", seq_len=64, batch_size=16, steps=1300, lr=1e-3, warmup=100),
     # GPUs.
     "large": dict(preset="large", seq_len=256, batch_size=64, steps=50_000, lr=5e-4, warmup=1000),
 }
 
 #: Per profile: the steps of the comparison models (and of the default model's equal-training checkpoint).
-COMPARISON_STEPS = {"tiny": 20, "default": 300, "large": 12_800}
+COMPARISON_STEPS = {"tiny": 20, "default": 250, "large": 12_800}
 
 
 def run_config(name: str, profile: str | None = None, **changes) -> TrainConfig:
