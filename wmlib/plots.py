@@ -50,11 +50,11 @@ def spectrogram_figure(mel: np.ndarray, hop_seconds: float = 0.01, title: str = 
                                   colorbar=dict(title="dB"), hovertemplate="t=%{x:.2f}s bin=%{y} %{z:.0f} dB"))
     duration = mel.shape[1] * hop_seconds
     if token_seconds:
-        for boundary in np.arange(0, duration, token_seconds):
-            figure.add_vline(x=boundary, line_width=0.3, line_color="rgba(255,255,255,0.25)")
+        figure.add_trace(vertical_lines(np.arange(0, duration, token_seconds), mel.shape[0],
+                                        dict(width=0.3, color="rgba(255,255,255,0.25)")))
     if segments is not None and len(segments):
-        for row in segments.itertuples():
-            figure.add_vline(x=row.start_s, line_width=1, line_color="rgba(0,255,255,0.6)")
+        figure.add_trace(vertical_lines(segments["start_s"].to_numpy(), mel.shape[0],
+                                        dict(width=1, color="rgba(0,255,255,0.6)")))
         figure.add_trace(go.Scatter(
             x=(segments["start_s"] + segments["end_s"]) / 2, y=np.full(len(segments), mel.shape[0] + 2),
             text=segments[label_column].astype(str), mode="text", textfont=dict(size=10), name=label_column,
@@ -66,6 +66,17 @@ def spectrogram_figure(mel: np.ndarray, hop_seconds: float = 0.01, title: str = 
                          margin=dict(l=50, r=20, t=50, b=40), showlegend=False)
     figure.update_yaxes(range=[-0.5, mel.shape[0] + 4])
     return figure
+
+
+def vertical_lines(xs: np.ndarray, height: float, line: dict):
+    """One line trace drawing a vertical line at each of ``xs`` from 0 to ``height`` (hundreds of ``add_vline``
+    shapes make a figure slow to build and to draw)."""
+    import plotly.graph_objects as go
+
+    x = np.repeat(np.asarray(xs, dtype=float), 3)
+    y = np.tile([-0.5, height - 0.5, np.nan], len(xs))
+    x[2::3] = np.nan
+    return go.Scatter(x=x, y=y, mode="lines", line=line, hoverinfo="skip", showlegend=False)
 
 
 def hz_to_mel_bin(hz: np.ndarray, n_mels: int = 64, fmin: float = 0.0, fmax: float = 8000.0) -> np.ndarray:
