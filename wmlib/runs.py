@@ -102,8 +102,9 @@ def equal_training_checkpoint(profile: str | None = None) -> Path:
     return run_dir(DEFAULT_MODEL, profile) / "checkpoints" / f"step-{COMPARISON_STEPS[profile]:06d}"
 
 
-def training_summary(profile: str | None = None, names=BOOK_MODELS):
-    """One row per named model: what it is and what its training cost on this machine (from its run files).
+def training_summary(profile: str | None = None, names=None):
+    """One row per named model (default: the book's): what it is and what its training cost on this machine (from
+    its run files).
 
     Columns: ``dynamics, objective, parameters, steps, tokens seen, minutes, tokens/s`` (the median over the
     logged intervals, robust to a moment of contention) and the final ``readout`` MSE.
@@ -114,7 +115,7 @@ def training_summary(profile: str | None = None, names=BOOK_MODELS):
     from .train import load_model, read_metrics
 
     rows = []
-    for name in names:
+    for name in names or BOOK_MODELS:
         directory = run_dir(name, profile)
         config = run_config(name, profile)
         model, model_config = load_model(directory)
