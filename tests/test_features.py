@@ -115,12 +115,3 @@ def test_tokens_to_audio_keeps_the_spectrum():
     with pytest.raises(AssertionError, match="tokens must be"):
         tokens_to_audio(np.zeros((3, 64)), config)
 
-
-def test_parallel_tokenising_gives_the_same_tokens(tiny_corpus, tiny_tokens):
-    """Worker processes change the speed only: the same tokens and labels, in the same order, as one process."""
-    from wmlib.features import tokenize
-
-    one, two = (tokenize(tiny_corpus, progress=False, workers=workers) for workers in (1, 2))
-    np.testing.assert_array_equal(one.mel, two.mel)
-    pd.testing.assert_frame_equal(one.labels, two.labels)
-    np.testing.assert_array_equal(two.mel, tiny_tokens.mel)  # and the cached tokens the book reads

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -267,41 +266,19 @@ def tokenize_utterance(corpus: Corpus, utterance: pd.Series, config: FeatureConf
     return tokens, labels
 
 
-_WORKER_CORPUS: Corpus | None = None  # the corpus a tokenising worker process reads (set by its initializer)
-
-
-def _start_worker(corpus: Corpus) -> None:
-    global _WORKER_CORPUS
-    _WORKER_CORPUS = corpus
-
-
-def _tokenize_in_worker(job: tuple[pd.Series, FeatureConfig]):
-    utterance, config = job
-    return tokenize_utterance(_WORKER_CORPUS, utterance, config)
-
-
-def tokenize(corpus: Corpus, config: FeatureConfig = FeatureConfig(), progress: bool = True,
-             workers: int | None = None) -> TokenSet:
+def tokenize(corpus: Corpus, config: FeatureConfig = FeatureConfig(), progress: bool = True) -> TokenSet:
     """Tokens and labels of every utterance of a corpus (embedded or real), in utterance order.
 
-    Args:
-        workers: processes working in parallel (default: one per CPU core, at most 8); 1 works in this process.
-            The result is the same either way: every utterance is computed alone, and the order is kept.
+    One process: tokenising in two worker processes was tried and dropped.  It was only about 20% faster, and in
+    one fresh-clone build a worker segfaulted, probably while two fresh processes compiled librosa's numba
+    functions into the same on-disk cache (not proven).
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    rows = [utterance for _, utterance in corpus.utterances.iterrows()]
-    workers = workers or min(os.cpu_count() or 1, 8)
-    bar = dict(total=len(rows), desc=f"tokens ({corpus.name})", unit="utt", disable=not progress)
-    if workers == 1 or len(rows) < 4 * workers:
-        results = [tokenize_utterance(corpus, utterance, config) for utterance in tqdm(rows, **bar)]
-    else:
-        # spawn, not fork: the parent may hold torch's or numba's threads, which a forked child would inherit
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_start_worker, initargs=(corpus,)) as pool:
-            results = list(tqdm(pool.map(_tokenize_in_worker, [(row, config) for row in rows], chunksize=4), **bar))
-    mels, tables = zip(*results)
+    mels, tables = [], []
+    rows = list(corpus.utterances.iterrows())
+    for _, utterance in tqdm(rows, desc=f"tokens ({corpus.name})", unit="utt", disable=not progress):
+        tokens, labels = tokenize_utterance(corpus, utterance, config)
+        mels.append(tokens)
+        tables.append(labels)
     return TokenSet(np.concatenate(mels), pd.concat(tables, ignore_index=True), config)
 
 
