@@ -2,7 +2,7 @@
 
 ``python -m wmlib train --model NAME`` and ``python -m wmlib book`` both read this table, so the book's chapters
 and a reader's command line train exactly the same thing.  Training is resumable and idempotent: a finished run
-returns at once, so the book command costs nothing the second time.
+returns at once, so the book command does not train again the second time.
 
 The book's models (default profile, 2-core CPU budget):
 
@@ -47,7 +47,7 @@ TRAINING: dict[str, dict] = {
                  log_every=5),
     # The book: the default model in about 8 minutes on a 2-core CPU (measured in the README).
     "default": dict(preset="default", seq_len=64, batch_size=16, steps=1300, lr=1e-3, warmup=100),
-    # GPUs.
+    # GPUs: a starting point, never run here (no GPU was available).
     "large": dict(preset="large", seq_len=256, batch_size=64, steps=50_000, lr=5e-4, warmup=1000),
 }
 
