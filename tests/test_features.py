@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from wmlib.features import (FeatureConfig, TokenSet, energy_db, log_mel, speech_f0, to_tokens, token_count,
-                            tokens_to_audio)
+                            tokens_to_audio, from_tokens)
 
 CONFIG = FeatureConfig()
 
@@ -108,6 +108,7 @@ def test_tokens_to_audio_keeps_the_spectrum():
     tokens = to_tokens(log_mel(tone.astype(np.float32), config), config)  # (25, 64, 4)
     audio = tokens_to_audio(tokens, config)
     assert audio.dtype == np.float32 and abs(len(audio) - len(tone)) <= config.hop_length * 4
+    np.testing.assert_array_equal(from_tokens(tokens), log_mel(tone.astype(np.float32), config)[:, : 4 * len(tokens)])
     again = to_tokens(log_mel(audio, config), config)[: len(tokens)]
     peak_bin = tokens[2].mean(-1).argmax()
     assert abs(int(again[2].mean(-1).argmax()) - int(peak_bin)) <= 1  # the 440 Hz band stays the loudest

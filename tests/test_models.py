@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from wmlib.models import (
     DYNAMICS, OBJECTIVES, SIZES, LoopLinear, MaskedAutoencoder, ModelConfig, RSSM, WorldModel, build_model,
-    count_parameters, denormalise_tokens, exponential_noise, kl_balance, normalise_tokens, sample_index,
+    count_parameters, denormalise_tokens, exponential_noise, parameter_groups, kl_balance, normalise_tokens, sample_index,
     straight_through_sample, symexp, symlog, unimix_log_probs)
 
 PROTOTYPES = 8
@@ -497,3 +497,13 @@ def test_transformer_imagination_matches_observing_its_own_predictions():
             alone = dynamics.imagine(window[:, : end + 1], 2)
         for key in ("embedding", "prior_feature", "feature"):
             torch.testing.assert_close(together[key][:, index], alone[key], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+@pytest.mark.parametrize("dynamics", DYNAMICS)
+def test_parameter_groups_cover_the_model(dynamics, objective):
+    model = build_model(tiny(dynamics=dynamics, objective=objective))
+    groups = parameter_groups(model)
+    assert sum(groups.values()) == count_parameters(model)
+    assert ("prediction heads" in groups) == model.config.contrastive
+    assert ("reconstruction decoder" in groups) == model.config.reconstruction

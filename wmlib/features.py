@@ -140,6 +140,13 @@ def to_tokens(mel: np.ndarray, config: FeatureConfig = FeatureConfig()) -> np.nd
     return np.ascontiguousarray(tokens.transpose(1, 0, 2))  # (T, n_mels, frames_per_token)
 
 
+def from_tokens(tokens: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`to_tokens`: ``(T, n_mels, frames_per_token)`` -> ``(n_mels, T * frames_per_token)``."""
+    tokens = np.asarray(tokens)
+    assert tokens.ndim == 3, f"tokens must be (T, n_mels, frames_per_token), got {tokens.shape}"
+    return np.concatenate(list(tokens), axis=1)
+
+
 def tokens_to_audio(tokens_db: np.ndarray, config: FeatureConfig = FeatureConfig(), n_iter: int = 32) -> np.ndarray:
     """Listen to tokens: ``(T, n_mels, frames_per_token)`` dB -> a waveform, by Griffin-Lim phase reconstruction.
 
@@ -152,8 +159,7 @@ def tokens_to_audio(tokens_db: np.ndarray, config: FeatureConfig = FeatureConfig
     tokens_db = np.asarray(tokens_db, dtype=np.float32)
     assert tokens_db.ndim == 3 and tokens_db.shape[1:] == (config.n_mels, config.frames_per_token), (
         f"tokens must be (T, {config.n_mels}, {config.frames_per_token}) dB, got {tokens_db.shape}")
-    mel = np.concatenate(list(tokens_db), axis=1)  # (n_mels, T * frames)
-    power = librosa.db_to_power(mel)
+    power = librosa.db_to_power(from_tokens(tokens_db))  # (n_mels, T * frames)
     with warnings.catch_warnings():  # librosa's inversion imports tqdm.auto, which complains in a bare kernel
         warnings.filterwarnings("ignore", message="IProgress not found")
         audio = librosa.feature.inverse.mel_to_audio(

@@ -1039,6 +1039,13 @@ def build_model(config: ModelConfig) -> WorldModel | MaskedAutoencoder:
     return MaskedAutoencoder(config) if config.architecture == "masked_autoencoder" else WorldModel(config)
 
 
+def parameter_groups(model: "WorldModel") -> dict[str, int]:
+    """Trainable parameters of a world model per part (encoder, dynamics, and whichever heads it has)."""
+    parts = ("encoder", "dynamics", "prediction_heads", "target_projection", "reconstruction_decoder",
+             "readout_decoder")
+    return {name.replace("_", " "): count_parameters(getattr(model, name)) for name in parts if hasattr(model, name)}
+
+
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     """Number of (trainable) parameters of ``model``."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
