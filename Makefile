@@ -51,6 +51,7 @@ test: setup-test
 bench: setup-book
 	$(PY) bench/corpus_build.py
 	$(PY) bench/train_bench.py
+	$(PY) bench/matmul_layouts.py
 
 clean:
 	rm -rf _build _static/plotly.min.js

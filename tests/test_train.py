@@ -184,7 +184,7 @@ def test_two_gloo_processes_match_one_process(tokens, tmp_path):
     one_weights, two_weights = weights(one), weights(tmp_path / "two")
     # The attention key bias has an exactly zero gradient (it adds q·b to every key's score alike, and softmax
     # ignores that), so it only moves by rounding noise, which Adam's normalisation amplifies: take it apart.
-    for key in [k for k in one_weights if k.endswith("self_attn.in_proj_bias")]:
+    for key in [k for k in one_weights if k.endswith(".qkv.bias")]:
         d = one_weights[key].shape[0] // 3
         torch.testing.assert_close(one_weights[key][d: 2 * d], two_weights[key][d: 2 * d], atol=1e-4, rtol=0)
         for weights_ in (one_weights, two_weights):

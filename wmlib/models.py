@@ -2,7 +2,7 @@
 masked-autoencoder control.  Meant to be read top to bottom in one sitting (nanoGPT / DreamerV3 style).
 
 Contents, in reading order: config and presets; input scaling; small building blocks; categorical latents and KL
-balancing; linear layers for time loops (:class:`LoopLinear`, a speed-up for the RSSM); :class:`RSSM`;
+balancing; the RSSM's time loop written for speed (:class:`LoopLinear`, :class:`_RSSMStep`); :class:`RSSM`;
 :class:`TransformerDynamics`; :class:`WorldModel`, which joins an encoder, one dynamics model and the heads, and
 owns the losses; :class:`MaskedAutoencoder` ("the old way: reconstruction"); helpers.
 
@@ -22,6 +22,7 @@ Used by the training, probing, dreams and RSA chapters (through ``wmlib.train`` 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from types import SimpleNamespace
 
 import torch
 import torch.nn as nn
@@ -179,13 +180,64 @@ def check_tokens(tokens: torch.Tensor, config: ModelConfig) -> None:
         f"tokens must be (batch, time, {expected[0]}, {expected[1]}) log-mel dB, got {tuple(tokens.shape)}")
 
 
-def transformer_stack(config: ModelConfig) -> nn.TransformerEncoder:
-    """Pre-norm transformer layers with a final LayerNorm, batch first (used by both transformers here)."""
-    layer = nn.TransformerEncoderLayer(
-        config.d_model, config.n_heads, dim_feedforward=4 * config.d_model, dropout=config.dropout,
-        activation="gelu", batch_first=True, norm_first=True)
-    # Nested tensors need post-norm layers; we never pad anyway.
-    return nn.TransformerEncoder(layer, config.n_layers, norm=nn.LayerNorm(config.d_model), enable_nested_tensor=False)
+class Block(nn.Module):
+    """One pre-norm transformer layer (nanoGPT style): ``x + attention(norm(x))``, then ``x + mlp(norm(x))``.
+
+    Written out rather than ``nn.TransformerEncoderLayer``, which on a CPU spends a quarter of a training step
+    outside its matmuls (time-major transposes of q, k and v, and dropout copies even at ``p=0``); this version is
+    batch first throughout and skips dropout when it is 0.  It also serves the transformer's key-value cache.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        d = config.d_model
+        self.heads, self.dropout = config.n_heads, config.dropout
+        self.norm1, self.qkv, self.out = nn.LayerNorm(d), nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.norm2, self.fc1, self.fc2 = nn.LayerNorm(d), nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+        nn.init.xavier_uniform_(self.qkv.weight)  # as nn.MultiheadAttention initialises its projections
+        nn.init.zeros_(self.qkv.bias)
+        nn.init.zeros_(self.out.bias)
+
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        return F.dropout(x, self.dropout, training=True) if self.dropout and self.training else x
+
+    def forward(self, x: torch.Tensor, causal: bool = True, cache: list | None = None,
+                valid: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` ``(B, n, d)`` -> ``(B, n, d)``.
+
+        Args:
+            causal: each position attends to itself and earlier ones only (``False``: to all).
+            cache: key-value cache, a list (empty at first) that this call extends in place with the keys and values
+                of ``x``; the new positions attend to every cached one.
+            valid: ``(B, cached + n)`` bool, the keys each row may see (all, if ``None``); with a cache only.
+        """
+        query, key, value = self.qkv(self.norm1(x)).unflatten(-1, (3, self.heads, -1)).permute(2, 0, 3, 1, 4)
+        if cache is not None:  # (B, H, n, dh) each
+            if cache:
+                key, value = torch.cat([cache[0], key], 2), torch.cat([cache[1], value], 2)
+            cache[:] = [key, value]
+        causal = causal and query.shape[2] > 1  # one new position may see every key
+        assert not causal or valid is None and key.shape[2] == query.shape[2], (
+            "several new positions must come before any cached one, without a key mask")
+        mask = None if valid is None else valid[:, None, None, :]  # (B, 1, 1, keys): broadcast over heads, queries
+        mixed = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, is_causal=causal,
+                                               dropout_p=self.dropout if self.training else 0.0)  # (B, H, n, dh)
+        x = x + self._drop(self.out(mixed.transpose(1, 2).flatten(-2)))
+        return x + self._drop(self.fc2(F.gelu(self.fc1(self.norm2(x)))))
+
+
+class Transformer(nn.Module):
+    """``n_layers`` :class:`Block` s and a final LayerNorm (used by both transformers here)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.layers = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        self.norm = nn.LayerNorm(config.d_model)
+
+    def forward(self, x: torch.Tensor, causal: bool = True) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x, causal)
+        return self.norm(x)
 
 
 def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
@@ -313,6 +365,11 @@ def kl_balance(post_logits: torch.Tensor, prior_logits: torch.Tensor, dyn_scale:
 # weight-sized additions, the bulk of an RSSM's backward time on a CPU.  Here each step's backward computes only
 # its inputs' gradients and keeps (input, output gradient); the weight's gradient is one matmul over all steps,
 # sum_t dY_t^T X_t, done by the node that hands the weight to the loop, which autograd runs after every step's.
+#
+# The forward matmul uses a contiguous copy of W^T made once per pass.  ``F.linear`` multiplies by a transposed
+# view of W, and for a few rows (the loop's batch of 16) the CPU BLAS is 4–5× slower on that view than on a
+# contiguous (in, out) matrix: 0.87–1.06 ms against 0.17–0.26 ms for 16 × 512 @ 512 × 1792 here
+# (bench/matmul_layouts.py).
 
 
 class _LoopWeight(torch.autograd.Function):
@@ -335,83 +392,121 @@ class _LoopWeight(torch.autograd.Function):
         return grad_weight, None
 
 
-class _StepLinear(torch.autograd.Function):
-    """``x W^T + b`` at one step; backward: the gradients of ``x`` and ``b`` now, the weight's later."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, stash):
-        ctx.save_for_backward(x, weight)
-        ctx.stash, ctx.has_bias = stash, bias is not None
-        return F.linear(x, weight, bias)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        x, weight = ctx.saved_tensors
-        ctx.stash.append((x, grad_output))
-        grad_x = grad_output @ weight.to(grad_output.dtype) if ctx.needs_input_grad[0] else None
-        grad_bias = grad_output.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
-        return grad_x, None, grad_bias, None
+def _gru_forward(gates, deter, norm_weight, norm_bias, eps):
+    """:meth:`RSSM._gru` written out for :class:`_RSSMStep`: the new state and what its backward needs."""
+    size = deter.shape[-1]
+    normed, mean, rstd = torch.native_layer_norm(gates, (3 * size,), norm_weight, norm_bias, eps)  # (B, 3D)
+    reset_update = torch.sigmoid(normed[:, : 2 * size])  # (B, 2D)
+    candidate_in = normed[:, 2 * size :]  # (B, D)
+    candidate = torch.tanh(reset_update[:, :size] * candidate_in)  # (B, D)
+    new = torch.lerp(deter, candidate, reset_update[:, size:])  # deter + update * (candidate - deter)
+    return new, (gates, deter, mean, rstd, reset_update, candidate_in, candidate)
 
 
-class _StepOneHotLinear(torch.autograd.Function):
-    """``z W^T`` for a straight-through one-hot ``z``: its value is ``one_hot(index)``, its gradient that of ``probs``.
+def _gru_backward(grad, saved, norm_weight, norm_bias):
+    """Gradients of :func:`_gru_forward` from that of the new state: gates, old state, LayerNorm weight, bias."""
+    gates, deter, mean, rstd, reset_update, candidate_in, candidate = saved
+    size = deter.shape[-1]
+    reset, update = reset_update[:, :size], reset_update[:, size:]
+    grad_normed = gates.new_empty(gates.shape)  # (B, 3D): [reset | update | candidate], filled in place
+    grad_candidate = torch.ops.aten.tanh_backward(grad * update, candidate)  # (B, D)
+    torch.mul(grad_candidate, candidate_in, out=grad_normed[:, :size])  # reset, before its sigmoid
+    torch.mul(grad, candidate - deter, out=grad_normed[:, size : 2 * size])  # update, before its sigmoid
+    torch.mul(grad_candidate, reset, out=grad_normed[:, 2 * size :])
+    grad_normed[:, : 2 * size] = torch.ops.aten.sigmoid_backward(grad_normed[:, : 2 * size], reset_update)
+    grad_gates, grad_weight, grad_bias = torch.ops.aten.native_layer_norm_backward(
+        grad_normed, gates, (3 * size,), mean, rstd, norm_weight, norm_bias, [True, True, True])
+    return grad_gates, grad - grad * update, grad_weight, grad_bias
 
-    A one-hot input selects one column of ``W`` per variable, so the forward pass sums S rows of ``table = W^T``
-    instead of multiplying by a mostly-zero matrix.
+
+class _RSSMStep(torch.autograd.Function):
+    """One step of :meth:`RSSM.observe`'s loop as a single autograd node with a hand-written backward.
+
+    Forward: ``[gates | posterior hidden] = W h_t + step bias``; posterior logits (LayerNorm, SiLU, Linear); unimix
+    probabilities; the sample; the GRU update from the gates plus the sample's rows of ``W_z``.  Autograd would
+    record about 25 nodes per step for this and replay them one by one, 64 times per sequence; on a CPU the loop
+    is bound by that per-operation overhead, not by arithmetic, and the written-out step runs a third as many
+    operations.  Weight gradients of the three matrices go to their :class:`LoopLinear` stashes (one batched
+    matmul each after the loop); the small LayerNorm and bias gradients are returned per step.  The values and
+    every gradient equal the step written with ordinary autograd operations (``tests/test_models.py``).
+
+    Inputs: ``deter`` ``(B, D)``, ``bias`` ``(B, 3D + hidden)``, the loop's three weights (graph links only),
+    the posterior LayerNorm weight and bias, the posterior output bias, the GRU LayerNorm weight and bias, the
+    ``Exp(1)`` noise ``(B, S, C)`` or ``None`` (mode), and ``loop``, the step's constants.  Outputs: the next state
+    ``h_{t+1}`` ``(B, D)``, the unimix posterior ``(B, S, C)`` and the sampled classes ``(B, S)``.
     """
 
     @staticmethod
-    def forward(ctx, flat_index, probs, weight, table, stash):
-        ctx.save_for_backward(flat_index, weight)
-        ctx.stash, ctx.probs_shape = stash, probs.shape
-        return F.embedding_bag(flat_index, table, mode="sum")  # (B, out)
+    def forward(ctx, deter, bias, from_deter_weight, posterior_weight, stoch_weight, posterior_norm_weight,
+                posterior_norm_bias, posterior_bias, gru_norm_weight, gru_norm_bias, noise, loop):
+        ctx.set_materialize_grads(False)
+        batch, size = deter.shape
+        pre = torch.addmm(bias, deter, loop.from_deter.weight_t)  # (B, 3D + hidden)
+        gates, hidden = pre[:, : 3 * size], pre[:, 3 * size :]
+        normed, mean, rstd = torch.native_layer_norm(hidden, hidden.shape[-1:], posterior_norm_weight,
+                                                     posterior_norm_bias, loop.eps)  # (B, hidden)
+        activated = F.silu(normed)
+        logits = torch.addmm(posterior_bias, activated, loop.posterior_out.weight_t)  # (B, S*C)
+        softmax = logits.view(batch, -1, loop.classes).softmax(-1)  # (B, S, C)
+        probs = (1.0 - loop.unimix) * softmax + loop.unimix / loop.classes
+        index = sample_index(probs, noise)  # (B, S)
+        flat_index = index + loop.offsets  # (B, S): rows of W_z^T
+        gates = gates + F.embedding_bag(flat_index, loop.gru_from_stoch.weight_t, mode="sum")  # (B, 3D)
+        new, gru_saved = _gru_forward(gates, deter, gru_norm_weight, gru_norm_bias, loop.eps)
+        ctx.loop, ctx.gru_saved = loop, gru_saved
+        ctx.save_for_backward(hidden, normed, mean, rstd, activated, softmax, flat_index, posterior_norm_weight,
+                              posterior_norm_bias, gru_norm_weight, gru_norm_bias, from_deter_weight,
+                              posterior_weight, stoch_weight)
+        ctx.mark_non_differentiable(index)
+        return new, probs, index
 
     @staticmethod
-    def backward(ctx, grad_output):
-        flat_index, weight = ctx.saved_tensors
-        one_hot = grad_output.new_zeros(len(flat_index), weight.shape[1]).scatter_(1, flat_index, 1.0)  # (B, S*C)
-        ctx.stash.append((one_hot, grad_output))
-        grad_probs = (grad_output @ weight.to(grad_output.dtype)).view(ctx.probs_shape)  # (B, S, C)
-        return None, grad_probs, None, None, None
+    def backward(ctx, grad_new, grad_probs, _):
+        (hidden, normed, mean, rstd, activated, softmax, flat_index, posterior_norm_weight, posterior_norm_bias,
+         gru_norm_weight, gru_norm_bias, from_deter_weight, posterior_weight, stoch_weight) = ctx.saved_tensors
+        loop, (batch, size) = ctx.loop, ctx.gru_saved[1].shape
+        grad_deter = grad_gates = grad_gru_weight = grad_gru_bias = None
+        if grad_new is not None:
+            grad_gates, grad_deter, grad_gru_weight, grad_gru_bias = _gru_backward(
+                grad_new, ctx.gru_saved, gru_norm_weight, gru_norm_bias)
+            one_hot = grad_gates.new_zeros(batch, stoch_weight.shape[1]).scatter_(1, flat_index, 1.0)  # (B, S*C)
+            loop.gru_from_stoch.stash.append((one_hot, grad_gates))
+            straight_through = (grad_gates @ stoch_weight).view_as(softmax)  # (B, S, C): the sample's gradient
+            grad_probs = straight_through if grad_probs is None else grad_probs + straight_through
+        else:
+            grad_gates = hidden.new_zeros(batch, 3 * size)
+        if grad_probs is None:
+            grad_probs = softmax.new_zeros(softmax.shape)
+        grad_softmax = (1.0 - loop.unimix) * grad_probs
+        grad_logits = (softmax * (grad_softmax - (grad_softmax * softmax).sum(-1, keepdim=True))).flatten(1)
+        loop.posterior_out.stash.append((activated, grad_logits))
+        grad_activated = grad_logits @ posterior_weight  # (B, hidden)
+        grad_normed = torch.ops.aten.silu_backward(grad_activated, normed)
+        grad_hidden, grad_norm_weight, grad_norm_bias = torch.ops.aten.native_layer_norm_backward(
+            grad_normed, hidden, hidden.shape[-1:], mean, rstd, posterior_norm_weight, posterior_norm_bias,
+            [True, True, True])
+        grad_pre = torch.cat([grad_gates, grad_hidden], -1)  # (B, 3D + hidden): also the bias's gradient
+        loop.from_deter.stash.append((ctx.gru_saved[1], grad_pre))
+        from_pre = grad_pre @ from_deter_weight  # (B, D)
+        grad_deter = from_pre if grad_deter is None else grad_deter + from_pre
+        return (grad_deter, grad_pre, None, None, None, grad_norm_weight, grad_norm_bias, grad_logits.sum(0),
+                grad_gru_weight, grad_gru_bias, None, None)
 
 
 class LoopLinear:
-    """An ``nn.Linear`` prepared for every step of one time loop (one forward pass).
+    """An ``nn.Linear``'s weight prepared for every step of one time loop (one forward pass).
 
-    Same values and gradients as the layer itself; the weight's gradient is computed once, batched over steps.
-    Build one per forward pass (it holds that pass's stash); inputs are ``(B, in)``.
+    ``weight_t``: a contiguous ``W^T`` for the forward matmuls (see above).  With gradients enabled, ``weight`` is
+    the layer's weight behind a :class:`_LoopWeight` node and ``stash`` collects each step's ``(input, output
+    gradient)``, from which that node computes the weight's gradient once, batched over steps.  Build one per
+    forward pass.
     """
 
     def __init__(self, linear: nn.Linear):
         self.linear = linear
-        self.deferred = torch.is_grad_enabled()
-        if self.deferred:
-            self.stash = []
-            self.weight = _LoopWeight.apply(linear.weight, self.stash)
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.deferred:
-            return self.linear(x)
-        return _StepLinear.apply(x, self.weight, self.linear.bias, self.stash)
-
-    def one_hot(self, index: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
-        """The layer (no bias) on the straight-through sample ``one_hot(index) + probs - sg(probs)``.
-
-        Args:
-            index: ``(B, S)`` sampled class of each variable.
-            probs: ``(B, S, C)`` the probabilities it was sampled from (they receive the gradient).
-
-        Returns:
-            ``(B, out)``.
-        """
-        assert self.linear.bias is None, "one_hot() is for layers without bias"
-        if not hasattr(self, "table"):
-            self.table = self.linear.weight.detach().T.contiguous()  # (S*C, out): rows to sum
-            self.offsets = torch.arange(probs.shape[1], device=index.device) * probs.shape[2]  # (S,)
-        flat_index = index + self.offsets  # (B, S) rows of the table
-        if not self.deferred:
-            return F.embedding_bag(flat_index, self.table, mode="sum")  # (B, out)
-        return _StepOneHotLinear.apply(flat_index, probs, self.weight, self.table, self.stash)
+        self.weight_t = linear.weight.detach().T.contiguous()  # (in, out)
+        self.stash = []
+        self.weight = _LoopWeight.apply(linear.weight, self.stash) if torch.is_grad_enabled() else linear.weight
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -428,7 +523,8 @@ class RSSM(nn.Module):
     on the previous step is done batched over time: the embeddings' share of the posterior input and the sampling
     noise before the loop; the prior, the straight-through samples, the log-probabilities and the features after
     it; and every weight gradient of the loop (:class:`LoopLinear`).  Inside, the GRU's recurrent matmul and the
-    posterior's ``h_t`` matmul share one weight matrix, and ``z`` enters the GRU as a table look-up (it is one-hot).
+    posterior's ``h_t`` matmul share one weight matrix, ``z`` enters the GRU as a table look-up (it is one-hot),
+    and each step is one autograd node with a written-out backward (:class:`_RSSMStep`).
     """
 
     def __init__(self, config: ModelConfig):
@@ -455,6 +551,15 @@ class RSSM(nn.Module):
         """The state before any token: ``h = 0``, ``z = 0``."""
         return {"deter": torch.zeros(batch, self.config.deter_dim, device=device, dtype=dtype),
                 "stoch": torch.zeros(batch, self.stoch_dim, device=device, dtype=dtype)}
+
+    def _loop_constants(self, device) -> SimpleNamespace:
+        """What every :class:`_RSSMStep` of one pass shares: the three loop matrices as :class:`LoopLinear` (their
+        transposed copies and weight-gradient stashes), and the constants."""
+        c = self.config
+        return SimpleNamespace(
+            from_deter=LoopLinear(self.from_deter), posterior_out=LoopLinear(self.posterior_out),
+            gru_from_stoch=LoopLinear(self.gru_from_stoch), eps=self.gru_norm.eps, unimix=c.unimix,
+            classes=c.stoch_classes, offsets=torch.arange(c.stoch_vars, device=device) * c.stoch_classes)
 
     def _gru(self, deter: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
         """One GRU step from the summed gate pre-activations ``W_h h + W_z z + b`` ``(B, 3D)``: ``(B, D)``."""
@@ -502,22 +607,26 @@ class RSSM(nn.Module):
         batch, length, _ = embeddings.shape
         # Before the loop, batched over time (time-major for the loop).
         # unbind, not indexing: its backward is one stack, where T index backwards would each fill a (T, B, ·) zero
-        posterior_from_embedding = self.posterior_from_embedding(embeddings).unbind(1)  # T × (B, hidden)
+        # The embeddings' share of the posterior joins from_deter's bias, one bias per step and row.
+        gates_bias, posterior_bias = self.from_deter.bias.split([3 * c.deter_dim, c.hidden_dim])
+        step_bias = torch.cat([gates_bias.expand(batch, length, -1),
+                               posterior_bias + self.posterior_from_embedding(embeddings)], -1)  # (B, T, 3D + hidden)
+        step_bias = step_bias.unbind(1)  # T × (B, 3D + hidden)
         noise = (exponential_noise((length, batch, c.stoch_vars, c.stoch_classes), embeddings.device)
                  if sample else None)  # (T, B, S, C)
-        from_deter, posterior_out = LoopLinear(self.from_deter), LoopLinear(self.posterior_out)
-        gru_from_stoch = LoopLinear(self.gru_from_stoch)
+        loop = self._loop_constants(embeddings.device)
         deter = self.initial_state(batch, embeddings.device, self.from_deter.weight.dtype)["deter"]  # (B, D)
         deters, probs, indices = [], [], []
-        for t in range(length):
-            gates_from_deter, posterior_from_deter = from_deter(deter).split(
-                [3 * c.deter_dim, c.hidden_dim], -1)  # (B, 3D), (B, hidden)
-            logits = posterior_out(F.silu(self.posterior_norm(posterior_from_deter + posterior_from_embedding[t])))
-            probs.append(self._mixed_probs(logits))  # (B, S, C)
-            indices.append(sample_index(probs[-1], None if noise is None else noise[t]))  # (B, S)
-            deters.append(deter)
-            if t + 1 < length:
-                deter = self._gru(deter, gates_from_deter + gru_from_stoch.one_hot(indices[-1], probs[-1]))  # h_{t+1}
+        with torch.autocast(embeddings.device.type, enabled=False):  # the loop runs in float32
+            for t in range(length):
+                deters.append(deter)
+                deter, step_probs, index = _RSSMStep.apply(
+                    deter, step_bias[t].to(deter.dtype), loop.from_deter.weight, loop.posterior_out.weight,
+                    loop.gru_from_stoch.weight, self.posterior_norm.weight, self.posterior_norm.bias,
+                    self.posterior_out.bias, self.gru_norm.weight, self.gru_norm.bias,
+                    None if noise is None else noise[t], loop)  # h_{t+1}, (B, S, C), (B, S)
+                probs.append(step_probs)
+                indices.append(index)
         # After the loop, batched over time.
         deter = torch.stack(deters, 1)  # (B, T, D)
         post_probs = torch.stack(probs, 1)  # (B, T, S, C)
@@ -578,7 +687,7 @@ class TransformerDynamics(nn.Module):
         self.input_projection = nn.Linear(config.embed_dim, config.d_model)
         self.start = nn.Parameter(0.02 * torch.randn(config.d_model))
         self.position = nn.Parameter(0.02 * torch.randn(config.max_len, config.d_model))
-        self.transformer = transformer_stack(config)
+        self.transformer = Transformer(config)
         self.next_embedding = mlp(config.d_model, config.hidden_dim, config.embed_dim)
 
     def _run(self, embeddings: torch.Tensor) -> torch.Tensor:
@@ -588,8 +697,7 @@ class TransformerDynamics(nn.Module):
             f"{length} tokens + the start position exceed max_len={self.config.max_len}")
         x = self.input_projection(embeddings)  # (B, L, d)
         x = torch.cat([self.start.expand(batch, 1, -1).to(x.dtype), x], 1) + self.position[: length + 1]  # (B, L+1, d)
-        mask = nn.Transformer.generate_square_subsequent_mask(length + 1, device=x.device, dtype=x.dtype)
-        return self.transformer(x, mask=mask, is_causal=True)  # (B, L+1, d)
+        return self.transformer(x, causal=True)  # (B, L+1, d)
 
     def observe(self, embeddings: torch.Tensor, sample: bool = True) -> dict:
         """Features of every token in one parallel pass.
@@ -609,35 +717,16 @@ class TransformerDynamics(nn.Module):
         return {"deter": feature, "feature": feature, "prior_feature": prior_feature,
                 "predicted_embedding": self.next_embedding(prior_feature)}
 
-    def _layer(self, layer: nn.TransformerEncoderLayer, x: torch.Tensor, cache: list,
-               valid: torch.Tensor | None = None) -> torch.Tensor:
-        """One pre-norm layer over new positions ``x`` ``(B, n, d)`` that attend to ``cache`` (keys and values of
-        the earlier positions, extended in place) and causally to each other; ``valid`` ``(B, cached + n)`` marks
-        the keys each row may see (all, if ``None``)."""
-        attention, heads = layer.self_attn, self.config.n_heads
-        query, key, value = F.linear(layer.norm1(x), attention.in_proj_weight, attention.in_proj_bias).chunk(3, -1)
-        query, key, value = (t.unflatten(-1, (heads, -1)).transpose(1, 2) for t in (query, key, value))  # (B, H, n, ·)
-        if cache:
-            key, value = torch.cat([cache[0], key], 2), torch.cat([cache[1], value], 2)
-        cache[:] = [key, value]
-        causal = query.shape[2] > 1  # several new positions (the context): causal among themselves
-        assert not causal or (key.shape[2] == query.shape[2] and valid is None), (
-            "a context must come before any cached step")
-        mask = None if valid is None else valid[:, None, None, :]  # (B, 1, 1, keys): broadcast over heads, queries
-        mixed = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, is_causal=causal)  # (B, H, n, dh)
-        x = x + attention.out_proj(mixed.transpose(1, 2).flatten(-2))
-        return x + layer.linear2(layer.activation(layer.linear1(layer.norm2(x))))
-
     def _run_cached(self, inputs: torch.Tensor, position, caches: list, valid: torch.Tensor | None = None):
         """Projected inputs ``(B, n, d)`` through every layer with key-value ``caches`` (one list per layer):
         ``(B, n, d)`` outputs.  ``position``: the first input's position, an int, or ``(B,)`` per row for one new
-        input per row; ``valid``: as in :meth:`_layer`."""
+        input per row; ``valid``: as in :meth:`Block.forward`."""
         if torch.is_tensor(position):
             x = inputs + self.position[position][:, None]  # (B, 1, d)
         else:
             x = inputs + self.position[position : position + inputs.shape[1]]
         for layer, cache in zip(self.transformer.layers, caches):
-            x = self._layer(layer, x, cache, valid)
+            x = layer(x, cache=cache, valid=valid)
         return self.transformer.norm(x)
 
     def imagine(self, context_embeddings: torch.Tensor, horizon: int) -> dict:
@@ -740,7 +829,8 @@ def info_nce(predictions: torch.Tensor, targets: torch.Tensor, temperature: floa
     logits = (predictions / temperature) @ targets.T  # (N, N); scaling N×P numbers, not N×N
     labels = torch.arange(len(logits), device=logits.device)
     loss = F.cross_entropy(logits, labels)
-    accuracy = (logits.detach().argmax(-1) == labels).float().mean()
+    with torch.no_grad():  # own target scores highest (amax is ~9× faster than argmax over N×N here)
+        accuracy = (logits.diagonal() >= logits.amax(-1)).float().mean()
     return loss, accuracy
 
 
@@ -986,7 +1076,7 @@ class MaskedAutoencoder(nn.Module):
         # Fixed sin-cos positions (as AudioMAE): a masked token is found from its neighbours by position alone, and
         # learned positions start too weak for that (training stalls at predicting the mean token).
         self.register_buffer("position", sinusoidal_positions(config.max_len, config.d_model), persistent=False)
-        self.transformer = transformer_stack(config)
+        self.transformer = Transformer(config)
         self.head = nn.Linear(config.d_model, config.token_dim)
 
     def random_mask(self, batch: int, length: int, device=None) -> torch.Tensor:
@@ -1007,7 +1097,7 @@ class MaskedAutoencoder(nn.Module):
         x = x + self.position[:length]
         outputs = []
         for layer in self.transformer.layers:
-            x = layer(x)
+            x = layer(x, causal=False)
             outputs.append(x)
         outputs[-1] = self.transformer.norm(x)
         return outputs
