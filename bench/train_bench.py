@@ -1,18 +1,23 @@
 """Benchmark: training throughput, MFU and encoding speed of the world models, against a plain RSSM loop.
 
-    .venv/bin/python bench/train_bench.py [--preset default] [--batch 16] [--length 64] [--steps 6] [--rounds 3]
+    .venv/bin/python bench/train_bench.py [--preset default] [--batch 16] [--length 64] [--steps 6] [--rounds 5]
 
 Prints one table.  MFU (model FLOPs utilisation) = FLOPs of a training step (counted by
 ``torch.utils.flop_counter`` on the real step, forward + backward) × steps per second / the fp32 matmul peak
-measured in the same run (blocks of 2048³ ``torch.mm``).  The reference row is the plain way to write an RSSM: a
-per-step Python loop over ``nn.GRUCell`` with the prior, posterior and KL inside the loop, at the same sizes and
-with the same InfoNCE head.  Encoding real-time factor = seconds of audio encoded per second of wall time
-(``features`` without gradients on batches of ``--encode-batch`` windows, which is what analyses run).
+measured in the same run (2048³ ``torch.mm``).  The reference row is the plain way to write an RSSM: a per-step
+Python loop over ``nn.GRUCell`` with the prior, posterior and KL inside the loop, at the same sizes and with the
+same InfoNCE head (one, predicting one token ahead; the "1 head" RSSM row has the same loss).  A second
+reference, a plain causal ``nn.TransformerEncoder`` with one InfoNCE head, calibrates the transformer's MFU.  Encoding real-time
+factor = seconds of audio encoded per second of wall time (``features`` without gradients on batches of
+``--encode-batch`` windows, which is what analyses run).
 
-A shared 2-core machine changes speed by tens of percent from minute to minute, so the measurements are
-interleaved: each round times the matmul peak, then every model, each for a block of ``--steps`` calls, and every
-figure is its best block over ``--rounds`` rounds.  Peak and models are measured the same way (whole blocks, best
-round), so a quiet moment favours neither.  Numbers only; nothing here passes or fails.
+A shared 2-core machine changes speed by tens of percent from minute to minute (the 2048³ matmul alone ranges
+over ±20% within one run), so the measurements are interleaved: each round times every model for a block of
+``--steps`` training steps, with a one-second block of peak matmuls before and after each.  A model's MFU in a
+round is its FLOP rate over the mean of the two peaks around it, and the table gives the median over rounds
+(and their range): the ratio to the machine's speed of that moment, not to its fastest moment of the run.
+Tokens/s, the plain-loop ratios and the encoding speed are each model's best round.  Numbers only; nothing here
+passes or fails.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import os
 import platform
 import time
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
@@ -33,15 +39,19 @@ from wmlib.models import ModelConfig, build_model, count_parameters
 SECONDS_PER_TOKEN = 0.04
 
 
-def matmul_block(size: int = 2048, repeats: int = 8):
-    """A block of ``repeats`` fp32 ``size``³ matmuls and its FLOP count: ``(work, flops)``."""
+def matmul_block(size: int = 2048, seconds: float = 1.0):
+    """A block of fp32 ``size``³ matmuls lasting about ``seconds`` (as long as a model's block), and its FLOPs:
+    ``(work, flops)``.  Equal durations give the peak and the models the same chance of a fast moment."""
     a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)  # warm-up
+    start = time.perf_counter()
+    torch.mm(a, b)
+    repeats = max(4, round(seconds / (time.perf_counter() - start)))
 
     def work():
         for _ in range(repeats):
             torch.mm(a, b)
 
-    work()  # warm-up
     return work, 2 * size**3 * repeats
 
 
@@ -84,6 +94,31 @@ class PlainGRUCellRSSM(nn.Module):
         return info_nce + kl / length, {}
 
 
+class PlainTransformerInfoNCE(nn.Module):
+    """The issue's calibration point: a plain causal ``nn.TransformerEncoder`` (d=256, 4 layers, pre-norm GELU)
+    with one InfoNCE head predicting the next token's embedding, at the same batch."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        c = config
+        self.c = c
+        self.embed = nn.Linear(c.token_dim, c.d_model)
+        layer = nn.TransformerEncoderLayer(c.d_model, c.n_heads, 4 * c.d_model, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.transformer = nn.TransformerEncoder(layer, c.n_layers, enable_nested_tensor=False)
+        self.head = nn.Linear(c.d_model, c.proj_dim)
+        self.target = nn.Linear(c.d_model, c.proj_dim)
+
+    def loss(self, tokens: torch.Tensor):
+        x = self.embed(((tokens + 50) / 25).flatten(2))  # (B, T, d)
+        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1])
+        outputs = self.transformer(x, mask=mask, is_causal=True)  # (B, T, d)
+        queries = F.normalize(self.head(outputs[:, :-1]).flatten(0, 1), dim=-1)  # (B*(T-1), P)
+        keys = F.normalize(self.target(x[:, 1:]).flatten(0, 1), dim=-1)
+        logits = queries @ keys.T / self.c.temperature
+        return F.cross_entropy(logits, torch.arange(len(keys))), {}
+
+
 def timed(work, calls: int) -> float:
     """Seconds per call of ``work`` over one block of ``calls`` calls."""
     start = time.perf_counter()
@@ -113,7 +148,7 @@ class Subject:
         self.encodes = hasattr(model, "features")
         if self.encodes:
             self.encode()  # warm-up
-        self.train_seconds, self.encode_seconds = [], []
+        self.train_seconds, self.encode_seconds, self.local_peaks = [], [], []
 
     def train_step(self):
         self.model.train()
@@ -124,16 +159,15 @@ class Subject:
         self.model.eval()
         self.model.features(self.encode_tokens)
 
-    def measure(self, steps: int):
-        self.train_seconds.append(timed(self.train_step, steps))
-        if self.encodes:
-            self.encode_seconds.append(timed(self.encode, steps))
-
-    def row(self, peak: float) -> dict:
+    def row(self) -> dict:
+        """Tokens/s and encoding speed from the best round; MFU the median over rounds of the round's FLOP rate
+        over the peak measured just before and after that round's block."""
         seconds = min(self.train_seconds)
+        mfu = [self.flops / t / peak for t, peak in zip(self.train_seconds, self.local_peaks)]
         row = {"model": self.name, "params (M)": round(count_parameters(self.model) / 1e6, 2),
                "train tokens/s": round(self.tokens.shape[0] * self.tokens.shape[1] / seconds),
-               "GFLOP/step": round(self.flops / 1e9, 2), "MFU %": round(100 * self.flops / seconds / peak, 1)}
+               "GFLOP/step": round(self.flops / 1e9, 2), "MFU %": round(100 * float(np.median(mfu)), 1),
+               "MFU range %": f"{100 * min(mfu):.0f}–{100 * max(mfu):.0f}"}
         if self.encodes:
             audio_seconds = self.encode_tokens.shape[0] * self.encode_tokens.shape[1] * SECONDS_PER_TOKEN
             row["encode x real time"] = round(audio_seconds / min(self.encode_seconds))
@@ -146,7 +180,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--length", type=int, default=64)
     parser.add_argument("--steps", type=int, default=6, help="calls per timed block")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; each figure is its best round")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; each figure is its best round")
     parser.add_argument("--encode-batch", type=int, default=64, help="windows per batch when encoding")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count())
@@ -163,26 +197,39 @@ def main() -> None:
         "masked autoencoder": ModelConfig.preset(args.preset, architecture="masked_autoencoder"),
     }
     subjects = [Subject(name, build_model(config), tokens, encode_tokens) for name, config in models.items()]
+    subjects.append(Subject("reference: plain nn.TransformerEncoder + InfoNCE",
+                            PlainTransformerInfoNCE(models["transformer contrastive"]), tokens, encode_tokens))
     subjects.append(Subject("reference: plain GRUCell loop", PlainGRUCellRSSM(models["rssm contrastive"]), tokens,
                             encode_tokens))
     peak_block, peak_flops = matmul_block()
     peaks = []
-    for _ in tqdm(range(args.rounds), desc="rounds", unit="round"):
+
+    def peak_now() -> float:
         peaks.append(peak_flops / timed(peak_block, 1))
+        return peaks[-1]
+
+    for _ in tqdm(range(args.rounds), desc="rounds", unit="round"):
+        before = peak_now()
+        for subject in subjects:  # peak, model, peak, model, ..., peak: each model between two peak blocks
+            subject.train_seconds.append(timed(subject.train_step, args.steps))
+            after = peak_now()
+            subject.local_peaks.append((before + after) / 2)
+            before = after
         for subject in subjects:
-            subject.measure(args.steps)
-    peak = max(peaks)
-    rows = [subject.row(peak) for subject in subjects]
-    if min(peaks) < 0.85 * peak:
-        print(f"note: the matmul peak ranged {min(peaks) / 1e9:.0f}–{peak / 1e9:.0f} GFLOP/s over the rounds; the "
-              "machine's speed changed during the run, and each figure is its best round")
+            if subject.encodes:
+                subject.encode_seconds.append(timed(subject.encode, args.steps))
+    rows = [subject.row() for subject in subjects]
+    peak = float(np.median(peaks))
     table = pd.DataFrame(rows)
     reference = table.iloc[-1]["train tokens/s"]
     table["vs plain loop"] = (table["train tokens/s"] / reference).round(2)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; fp32 matmul peak {peak / 1e9:.0f} GFLOP/s (2048³, measured in this run)")
+          f"{torch.get_num_threads()} threads; fp32 matmul peak (2048³, {len(peaks)} one-second blocks in this run): "
+          f"median {peak / 1e9:.0f}, range {min(peaks) / 1e9:.0f}–{max(peaks) / 1e9:.0f} GFLOP/s")
     print(f"preset {args.preset}, training batch {args.batch} × {args.length} tokens, encoding batch "
-          f"{args.encode_batch} × {args.length}; blocks of {args.steps} calls, best of {args.rounds} interleaved rounds")
+          f"{args.encode_batch} × {args.length}; blocks of {args.steps} calls, {args.rounds} interleaved rounds: "
+          "tokens/s and encoding from the best round, MFU the median over rounds against the peak measured "
+          "around each block")
     print(table.to_string(index=False))
 
 

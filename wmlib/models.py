@@ -377,7 +377,7 @@ class _LoopWeight(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, weight, stash):
-        ctx.stash = stash
+        ctx.stash, ctx.in_features = stash, weight.shape[1]
         ctx.set_materialize_grads(False)  # the steps pass no gradient here, only their stash
         return weight.view_as(weight)
 
@@ -385,7 +385,10 @@ class _LoopWeight(torch.autograd.Function):
     def backward(ctx, grad_weight):
         if ctx.stash:
             grad_outputs = torch.cat([grad for _, grad in ctx.stash])  # (steps * B, out)
-            inputs = torch.cat([x for x, _ in ctx.stash]).to(grad_outputs.dtype)  # (steps * B, in)
+            inputs = torch.cat([x for x, _ in ctx.stash])  # (steps * B, in), or (steps * B, k) one-hot positions
+            if not inputs.is_floating_point():  # one-hot inputs stashed as the positions of their ones
+                inputs = grad_outputs.new_zeros(len(inputs), ctx.in_features).scatter_(1, inputs, 1.0)
+            inputs = inputs.to(grad_outputs.dtype)
             ctx.stash.clear()
             batched = grad_outputs.T @ inputs  # (out, in)
             grad_weight = batched if grad_weight is None else grad_weight + batched
@@ -453,24 +456,25 @@ class _RSSMStep(torch.autograd.Function):
         flat_index = index + loop.offsets  # (B, S): rows of W_z^T
         gates = gates + F.embedding_bag(flat_index, loop.gru_from_stoch.weight_t, mode="sum")  # (B, 3D)
         new, gru_saved = _gru_forward(gates, deter, gru_norm_weight, gru_norm_bias, loop.eps)
+        # Kept as attributes rather than through save_for_backward, whose unpacking checks every tensor's version
+        # at each of the 64 steps; nothing here is modified in place between the forward and backward passes.
         ctx.loop, ctx.gru_saved = loop, gru_saved
-        ctx.save_for_backward(hidden, normed, mean, rstd, activated, softmax, flat_index, posterior_norm_weight,
-                              posterior_norm_bias, gru_norm_weight, gru_norm_bias, from_deter_weight,
-                              posterior_weight, stoch_weight)
+        ctx.kept = (hidden, normed, mean, rstd, activated, softmax, flat_index, posterior_norm_weight,
+                    posterior_norm_bias, gru_norm_weight, gru_norm_bias, from_deter_weight, posterior_weight,
+                    stoch_weight)
         ctx.mark_non_differentiable(index)
         return new, probs, index
 
     @staticmethod
     def backward(ctx, grad_new, grad_probs, _):
         (hidden, normed, mean, rstd, activated, softmax, flat_index, posterior_norm_weight, posterior_norm_bias,
-         gru_norm_weight, gru_norm_bias, from_deter_weight, posterior_weight, stoch_weight) = ctx.saved_tensors
+         gru_norm_weight, gru_norm_bias, from_deter_weight, posterior_weight, stoch_weight) = ctx.kept
         loop, (batch, size) = ctx.loop, ctx.gru_saved[1].shape
         grad_deter = grad_gates = grad_gru_weight = grad_gru_bias = None
         if grad_new is not None:
             grad_gates, grad_deter, grad_gru_weight, grad_gru_bias = _gru_backward(
                 grad_new, ctx.gru_saved, gru_norm_weight, gru_norm_bias)
-            one_hot = grad_gates.new_zeros(batch, stoch_weight.shape[1]).scatter_(1, flat_index, 1.0)  # (B, S*C)
-            loop.gru_from_stoch.stash.append((one_hot, grad_gates))
+            loop.gru_from_stoch.stash.append((flat_index, grad_gates))  # the one-hot input, as its ones' positions
             straight_through = (grad_gates @ stoch_weight).view_as(softmax)  # (B, S, C): the sample's gradient
             grad_probs = straight_through if grad_probs is None else grad_probs + straight_through
         else:
@@ -896,11 +900,12 @@ class WorldModel(nn.Module):
         """InfoNCE of the prior feature against the embeddings 1..K tokens ahead; mean over horizons."""
         prior_feature, embedding = observed["prior_feature"], observed["embedding"]
         length = embedding.shape[1]
+        all_targets = F.normalize(self.target_projection(embedding), dim=-1)  # (B, T, P), shared by the horizons
         losses, metrics = [], {}
         for k, head in enumerate(self.prediction_heads, start=1):
             # Prior features t = 1..T-k (context: tokens < t, at least one) predict token t + k - 1.
             predictions = F.normalize(head(prior_feature[:, 1 : length - k + 1]), dim=-1)  # (B, T-k, P)
-            targets = F.normalize(self.target_projection(embedding[:, k:]), dim=-1)  # (B, T-k, P)
+            targets = all_targets[:, k:]  # (B, T-k, P)
             loss, accuracy = info_nce(predictions.flatten(0, 1), targets.flatten(0, 1),  # (B*(T-k), P)
                                       self.config.temperature)
             losses.append(loss)
