@@ -182,6 +182,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6, help="calls per timed block")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; each figure is its best round")
     parser.add_argument("--encode-batch", type=int, default=64, help="windows per batch when encoding")
+    parser.add_argument("--peak-seconds", type=float, default=1.0, help="duration of one block of peak matmuls")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count())
     torch.manual_seed(0)
@@ -201,7 +202,7 @@ def main() -> None:
                             PlainTransformerInfoNCE(models["transformer contrastive"]), tokens, encode_tokens))
     subjects.append(Subject("reference: plain GRUCell loop", PlainGRUCellRSSM(models["rssm contrastive"]), tokens,
                             encode_tokens))
-    peak_block, peak_flops = matmul_block()
+    peak_block, peak_flops = matmul_block(seconds=args.peak_seconds)
     peaks = []
 
     def peak_now() -> float:

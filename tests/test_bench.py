@@ -1,0 +1,27 @@
+"""The benchmark scripts run and print every row (tiny sizes; no timing is asserted)."""
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(script: str, *args: str) -> str:
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], capture_output=True, text=True,
+                            timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return result.stdout
+
+
+def test_train_bench_prints_every_model_and_both_references():
+    out = run("train_bench.py", "--preset", "tiny", "--batch", "2", "--length", "8", "--steps", "1", "--rounds", "2",
+              "--encode-batch", "2", "--peak-seconds", "0.05")
+    for row in ("rssm contrastive", "rssm contrastive, 1 head", "rssm reconstruction", "transformer contrastive",
+                "masked autoencoder", "plain nn.TransformerEncoder + InfoNCE", "plain GRUCell loop"):
+        assert row in out, out
+    assert "MFU %" in out and "vs plain loop" in out and "fp32 matmul peak" in out
+
+
+def test_matmul_layouts_prints_both_layouts():
+    out = run("matmul_layouts.py", "--rows", "4", "--calls", "2", "--in-features", "8", "--out-features", "16")
+    assert "F.linear (x @ W.T view)" in out and "addmm with contiguous W^T" in out
