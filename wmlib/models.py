@@ -427,11 +427,12 @@ class _RSSMStep(torch.autograd.Function):
 
     Forward: ``[gates | posterior hidden] = W h_t + step bias``; posterior logits (LayerNorm, SiLU, Linear); unimix
     probabilities; the sample; the GRU update from the gates plus the sample's rows of ``W_z``.  Autograd would
-    record about 25 nodes per step for this and replay them one by one, 64 times per sequence; on a CPU the loop
-    is bound by that per-operation overhead, not by arithmetic, and the written-out step runs a third as many
-    operations.  Weight gradients of the three matrices go to their :class:`LoopLinear` stashes (one batched
-    matmul each after the loop); the small LayerNorm and bias gradients are returned per step.  The values and
-    every gradient equal the step written with ordinary autograd operations (``tests/test_models.py``).
+    record about 25 nodes per step for this and replay them one by one, 64 times per sequence, and at batch 16 the
+    loop is bound by such per-operation costs more than by arithmetic; here each step is one node whose backward
+    is written out with the fused derivative kernels (``tanh_backward``, ``sigmoid_backward``, ``silu_backward``,
+    ``native_layer_norm_backward``).  Weight gradients of the three matrices go to their :class:`LoopLinear`
+    stashes (one batched matmul each after the loop); the small LayerNorm and bias gradients are returned per
+    step.  Values and every gradient equal the loop written with ordinary autograd (``tests/test_models.py``).
 
     Inputs: ``deter`` ``(B, D)``, ``bias`` ``(B, 3D + hidden)``, the loop's three weights (graph links only),
     the posterior LayerNorm weight and bias, the posterior output bias, the GRU LayerNorm weight and bias, the
@@ -609,12 +610,12 @@ class RSSM(nn.Module):
         assert embeddings.ndim == 3 and embeddings.shape[-1] == c.embed_dim, (
             f"embeddings must be (batch, time, {c.embed_dim}), got {tuple(embeddings.shape)}")
         batch, length, _ = embeddings.shape
-        # Before the loop, batched over time (time-major for the loop).
-        # unbind, not indexing: its backward is one stack, where T index backwards would each fill a (T, B, ·) zero
-        # The embeddings' share of the posterior joins from_deter's bias, one bias per step and row.
+        # Before the loop, batched over time (time-major for the loop).  The embeddings' share of the posterior
+        # joins from_deter's bias: one bias per step and row.
         gates_bias, posterior_bias = self.from_deter.bias.split([3 * c.deter_dim, c.hidden_dim])
         step_bias = torch.cat([gates_bias.expand(batch, length, -1),
                                posterior_bias + self.posterior_from_embedding(embeddings)], -1)  # (B, T, 3D + hidden)
+        # unbind, not indexing: its backward is one stack, where T index backwards would each fill a (T, B, ·) zero
         step_bias = step_bias.unbind(1)  # T × (B, 3D + hidden)
         noise = (exponential_noise((length, batch, c.stoch_vars, c.stoch_classes), embeddings.device)
                  if sample else None)  # (T, B, S, C)
