@@ -7,9 +7,9 @@ Prints one table.  MFU (model FLOPs utilisation) = FLOPs of a training step (cou
 measured in the same run (2048³ ``torch.mm``).  The reference row is the plain way to write an RSSM: a per-step
 Python loop over ``nn.GRUCell`` with the prior, posterior and KL inside the loop, at the same sizes and with the
 same InfoNCE head (one, predicting one token ahead; the "1 head" RSSM row has the same loss).  A second
-reference, a plain causal ``nn.TransformerEncoder`` with one InfoNCE head, calibrates the transformer's MFU.  Encoding real-time
-factor = seconds of audio encoded per second of wall time (``features`` without gradients on batches of
-``--encode-batch`` windows, which is what analyses run).
+reference, a plain causal ``nn.TransformerEncoder`` with one InfoNCE head, calibrates the transformer's MFU.
+Encoding real-time factor = seconds of audio encoded per second of wall time (``features`` without gradients on
+batches of ``--encode-batch`` windows, which is what analyses run).
 
 A shared 2-core machine changes speed by tens of percent from minute to minute (the 2048³ matmul alone ranges
 over ±20% within one run), so the measurements are interleaved: each round times every model for a block of
@@ -180,7 +180,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--length", type=int, default=64)
     parser.add_argument("--steps", type=int, default=6, help="calls per timed block")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; each figure is its best round")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (MFU: median; speeds: best)")
     parser.add_argument("--encode-batch", type=int, default=64, help="windows per batch when encoding")
     parser.add_argument("--peak-seconds", type=float, default=1.0, help="duration of one block of peak matmuls")
     args = parser.parse_args()
@@ -225,7 +225,8 @@ def main() -> None:
     reference = table.iloc[-1]["train tokens/s"]
     table["vs plain loop"] = (table["train tokens/s"] / reference).round(2)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; fp32 matmul peak (2048³, {len(peaks)} one-second blocks in this run): "
+          f"{torch.get_num_threads()} threads; fp32 matmul peak (2048³, {len(peaks)} blocks of "
+          f"{args.peak_seconds:g} s in this run): "
           f"median {peak / 1e9:.0f}, range {min(peaks) / 1e9:.0f}–{max(peaks) / 1e9:.0f} GFLOP/s")
     print(f"preset {args.preset}, training batch {args.batch} × {args.length} tokens, encoding batch "
           f"{args.encode_batch} × {args.length}; blocks of {args.steps} calls, {args.rounds} interleaved rounds: "
