@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from wmlib.models import (
-    DYNAMICS, OBJECTIVES, SIZES, MaskedAutoencoder, ModelConfig, RSSM, WorldModel, build_model,
+    DYNAMICS, OBJECTIVES, SIZES, Block, MaskedAutoencoder, ModelConfig, RSSM, WorldModel, build_model,
     count_parameters, denormalise_tokens, exponential_noise, parameter_groups, kl_balance, normalise_tokens, sample_index,
     straight_through_sample, symexp, symlog, unimix_log_probs)
 
@@ -463,6 +463,30 @@ def test_surprise_is_the_kl_of_each_token():
     torch.testing.assert_close(surprise, by_hand)
     with pytest.raises(AssertionError, match="RSSM"):
         build_model(tiny(dynamics="transformer")).surprise(tokens)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_block_equals_torch_pre_norm_encoder_layer(causal):
+    """The written-out layer computes what nn.TransformerEncoderLayer (pre-norm, GELU) computes with the same weights."""
+    torch.manual_seed(0)
+    config = tiny()
+    d = config.d_model
+    reference = torch.nn.TransformerEncoderLayer(d, config.n_heads, 4 * d, dropout=0.0, activation="gelu",
+                                                 batch_first=True, norm_first=True)
+    block = Block(config)
+    with torch.no_grad():
+        for mine, theirs in ((block.norm1, reference.norm1), (block.norm2, reference.norm2),
+                             (block.out, reference.self_attn.out_proj), (block.fc1, reference.linear1),
+                             (block.fc2, reference.linear2)):
+            mine.weight.copy_(theirs.weight)
+            mine.bias.copy_(theirs.bias)
+        block.qkv.weight.copy_(reference.self_attn.in_proj_weight)
+        block.qkv.bias.copy_(reference.self_attn.in_proj_bias.detach() + torch.randn(3 * d))  # a non-zero bias too
+        reference.self_attn.in_proj_bias.copy_(block.qkv.bias)
+    x = torch.randn(3, 7, d)
+    mask = torch.nn.Transformer.generate_square_subsequent_mask(7) if causal else None
+    expected = reference(x, src_mask=mask, is_causal=causal)
+    assert torch.allclose(block(x, causal=causal), expected, atol=1e-5)
 
 
 def test_transformer_imagination_matches_observing_its_own_predictions():
