@@ -47,10 +47,11 @@ def tiny_config(**changes) -> TrainConfig:
     return replace(base, **changes)
 
 
-def ddp_config() -> TrainConfig:
-    """Deterministic model (transformer, no sampling) and a per-window loss (reconstruction: no in-batch
-    negatives), so one process and two processes compute the same global-batch gradient."""
-    return tiny_config(name="ddp", steps=6, model_overrides={"dynamics": "transformer", "objective": "reconstruction"})
+def ddp_config(objective: str = "reconstruction") -> TrainConfig:
+    """A deterministic model (transformer, no sampling), so one process and two compute the same global-batch
+    gradient: with a per-window loss (reconstruction) trivially, with InfoNCE because the negatives are gathered
+    from every process."""
+    return tiny_config(name="ddp", steps=6, model_overrides={"dynamics": "transformer", "objective": objective})
 
 
 def weights(run_dir) -> dict:
@@ -168,19 +169,20 @@ import sys
 sys.path.insert(0, {tests!r})
 from test_train import ddp_config, make_tokens
 from wmlib.train import train
-train(ddp_config(), sys.argv[1], progress=False, tokens=make_tokens())
+train(ddp_config(sys.argv[2]), sys.argv[1], progress=False, tokens=make_tokens())
 """
 
 
-def test_two_gloo_processes_match_one_process(tokens, tmp_path):
+@pytest.mark.parametrize("objective", ["reconstruction", "contrastive"])
+def test_two_gloo_processes_match_one_process(objective, tokens, tmp_path):
     script = tmp_path / "ddp_train.py"
     script.write_text(DDP_SCRIPT.format(tests=str(Path(__file__).parent)))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
-         str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=180)
+         str(tmp_path / "two"), objective], env=env, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    one = train(ddp_config(), tmp_path / "one", progress=False, tokens=tokens)
+    one = train(ddp_config(objective), tmp_path / "one", progress=False, tokens=tokens)
     one_weights, two_weights = weights(one), weights(tmp_path / "two")
     # The attention key bias has an exactly zero gradient (it adds q·b to every key's score alike, and softmax
     # ignores that), so it only moves by rounding noise, which Adam's normalisation amplifies: take it apart.

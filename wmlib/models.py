@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from types import SimpleNamespace
 
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -820,8 +821,25 @@ class TransformerDynamics(nn.Module):
 # The world model
 
 
+def gather_targets(targets: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Under DistributedDataParallel, every process's targets, with gradients, and where this process's begin.
+
+    Each rank holds its slice of the global batch; InfoNCE against the gathered targets scores every prediction
+    against the same candidates as one process with the whole batch, and the gradients that flow back through
+    the gather (summed over ranks), averaged by DDP, are that one process's (``tests/test_train.py``).  Without a
+    process group: ``(targets, 0)``.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return targets, 0
+    from torch.distributed.nn.functional import all_gather  # differentiable, unlike torch.distributed.all_gather
+
+    return torch.cat(all_gather(targets.contiguous())), dist.get_rank() * len(targets)
+
+
 def info_nce(predictions: torch.Tensor, targets: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
     """InfoNCE of each prediction against its own target, the other targets of the batch being the negatives.
+
+    Under DistributedDataParallel the negatives are the whole global batch (:func:`gather_targets`).
 
     Args:
         predictions, targets: ``(N, P)``, L2-normalised; row i of each belongs together.
@@ -829,13 +847,15 @@ def info_nce(predictions: torch.Tensor, targets: torch.Tensor, temperature: floa
 
     Returns:
         ``(loss, accuracy)``: mean cross-entropy, and the fraction whose own target is the most similar (top-1
-        among N candidates).
+        among all candidates).
     """
-    logits = (predictions / temperature) @ targets.T  # (N, N); scaling N×P numbers, not N×N
-    labels = torch.arange(len(logits), device=logits.device)
+    candidates, offset = gather_targets(targets)
+    logits = (predictions / temperature) @ candidates.T  # (N, N · ranks); scaling N×P numbers, not N×N
+    labels = torch.arange(len(logits), device=logits.device) + offset
     loss = F.cross_entropy(logits, labels)
     with torch.no_grad():  # own target scores highest (amax is ~9× faster than argmax over N×N here)
-        accuracy = (logits.diagonal() >= logits.amax(-1)).float().mean()
+        own = logits.gather(1, labels[:, None])[:, 0]
+        accuracy = (own >= logits.amax(-1)).float().mean()
     return loss, accuracy
 
 
