@@ -1017,7 +1017,7 @@ class WorldModel(nn.Module):
         return F.normalize(self.target_projection(self.encoder(tokens)), dim=-1)  # (B, T, P)
 
     @torch.no_grad()
-    def predict_ahead(self, tokens: torch.Tensor, horizon: int = 1, positions=None) -> dict:
+    def predict_ahead(self, tokens: torch.Tensor, horizon: int = 1, positions=None, decode: bool = True) -> dict:
         """For context ends t, the model's prediction of token ``t + horizon``, by open-loop imagination.
 
         One imagination serves both readings: from the state after tokens ``0..t`` the model imagines ``horizon``
@@ -1028,6 +1028,8 @@ class WorldModel(nn.Module):
             tokens: ``(B, T, M, F)`` in dB.
             horizon: tokens ahead, ``1 <= horizon < T``.
             positions: the context ends t (``0 <= t < T - horizon``); default every one, ``0..T-horizon-1``.
+            decode: decode the imagined token (``False`` leaves ``tokens`` out, for callers that want the
+                embedding only).
 
         Returns:
             Dict: ``tokens`` ``(B, N, M, F)`` dB, the imagined token decoded by the stop-gradient readout decoder;
@@ -1049,7 +1051,7 @@ class WorldModel(nn.Module):
         else:
             imagined = self.dynamics.imagine_from_ends(observed["embedding"], positions, horizon)  # (B, N, H, ·)
             prior, feature = imagined["prior_feature"][:, :, -1], imagined["feature"][:, :, -1]  # (B, N, d)
-        predicted = {"tokens": self.decode(feature)}
+        predicted = {"tokens": self.decode(feature)} if decode else {}
         if self.config.contrastive:
             predicted["embedding"] = F.normalize(self.prediction_heads[0](prior), dim=-1)
         return predicted
@@ -1074,7 +1076,7 @@ class WorldModel(nn.Module):
         self._require_contrastive()
         assert method in ("imagine", "head"), f"method must be 'imagine' or 'head', got {method!r}"
         if method == "imagine":
-            return self.predict_ahead(tokens, horizon, positions)["embedding"]
+            return self.predict_ahead(tokens, horizon, positions, decode=False)["embedding"]
         length = tokens.shape[1]
         assert 1 <= horizon <= self.config.predict_horizons and horizon < length, f"no head for horizon {horizon}"
         positions = torch.arange(length - horizon) if positions is None else torch.as_tensor(positions)
