@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wmlib.features import (FeatureConfig, TokenSet, energy_db, log_mel, speech_f0, to_tokens, token_count,
-                            tokens_to_audio, from_tokens)
+from wmlib.features import (FeatureConfig, TokenSet, energy_db, from_tokens, log_mel, speech_f0, to_tokens,
+                            token_count, tokens_to_audio)
 
 CONFIG = FeatureConfig()
 
@@ -115,4 +115,3 @@ def test_tokens_to_audio_keeps_the_spectrum():
     assert again[20].max() < again[2].max() - 40  # and the silence stays silent
     with pytest.raises(AssertionError, match="tokens must be"):
         tokens_to_audio(np.zeros((3, 64)), config)
-

@@ -214,7 +214,10 @@ def reference_observe(rssm: RSSM, embeddings: torch.Tensor, noise: torch.Tensor)
         deters.append(deter)
         stochs.append(stoch)
         post_logits.append(probs.log())
-        deter = rssm._gru(deter, gates_from_deter + rssm.gru_from_stoch(stoch))
+        gates = rssm.gru_norm(gates_from_deter + rssm.gru_from_stoch(stoch))  # [reset | update | candidate]
+        reset, update = torch.sigmoid(gates[:, : 2 * c.deter_dim]).chunk(2, -1)
+        candidate = torch.tanh(reset * gates[:, 2 * c.deter_dim :])
+        deter = deter + update * (candidate - deter)
     deter = torch.stack(deters, 1)
     stoch = torch.stack(stochs, 1)
     prior_logits, prior_feature = rssm._prior(deter)
@@ -467,7 +470,7 @@ def test_surprise_is_the_kl_of_each_token():
 
 @pytest.mark.parametrize("causal", [True, False])
 def test_block_equals_torch_pre_norm_encoder_layer(causal):
-    """The written-out layer computes what nn.TransformerEncoderLayer (pre-norm, GELU) computes with the same weights."""
+    """The written-out layer computes what nn.TransformerEncoderLayer (pre-norm, GELU) does with the same weights."""
     torch.manual_seed(0)
     config = tiny()
     d = config.d_model

@@ -397,7 +397,9 @@ class _LoopWeight(torch.autograd.Function):
 
 
 def _gru_forward(gates, deter, norm_weight, norm_bias, eps):
-    """:meth:`RSSM._gru` written out for :class:`_RSSMStep`: the new state and what its backward needs."""
+    """The RSSM's GRU step (DreamerV3's variant: LayerNorm on the gates, reset applied to the whole candidate), from
+    the summed gate pre-activations ``(B, 3D)`` laid out [reset | update | candidate]: the new state ``(B, D)`` and
+    what :func:`_gru_backward` needs."""
     size = deter.shape[-1]
     normed, mean, rstd = torch.native_layer_norm(gates, (3 * size,), norm_weight, norm_bias, eps)  # (B, 3D)
     reset_update = torch.sigmoid(normed[:, : 2 * size])  # (B, 2D)
@@ -509,7 +511,6 @@ class LoopLinear:
     """
 
     def __init__(self, linear: nn.Linear):
-        self.linear = linear
         self.weight_t = linear.weight.detach().T.contiguous()  # (in, out)
         self.stash = []
         self.weight = _LoopWeight.apply(linear.weight, self.stash) if torch.is_grad_enabled() else linear.weight
@@ -568,14 +569,11 @@ class RSSM(nn.Module):
             classes=c.stoch_classes, offsets=torch.arange(c.stoch_vars, device=device) * c.stoch_classes)
 
     def _gru(self, deter: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
-        """One GRU step from the summed gate pre-activations ``W_h h + W_z z + b`` ``(B, 3D)``: ``(B, D)``."""
-        size = self.config.deter_dim
-        gates = self.gru_norm(gates)  # (B, 3D)
-        reset_update, candidate = gates.split([2 * size, size], -1)  # (B, 2D), (B, D)
-        reset, update = torch.sigmoid(reset_update).chunk(2, -1)  # 2 × (B, D)
-        candidate = torch.tanh(reset * candidate)  # (B, D)
-        # deter + update * (candidate - deter); under autocast the gates may be in lower precision than the state
-        return torch.lerp(deter, candidate.to(deter.dtype), update.to(deter.dtype))
+        """One GRU step from the summed gate pre-activations ``W_h h + W_z z + b`` ``(B, 3D)``: ``(B, D)``
+        (:func:`_gru_forward`; in the parameters' dtype, as autocast runs LayerNorm)."""
+        norm = self.gru_norm
+        return _gru_forward(gates.to(norm.weight.dtype), deter.to(norm.weight.dtype), norm.weight, norm.bias,
+                            norm.eps)[0]
 
     def _gates_from_deter(self, deter: torch.Tensor) -> torch.Tensor:
         """The GRU's share of ``from_deter`` alone (used where no posterior is needed): ``(B, 3D)``."""
@@ -624,7 +622,7 @@ class RSSM(nn.Module):
         deter = self.initial_state(batch, embeddings.device, self.from_deter.weight.dtype)["deter"]  # (B, D)
         deters, probs, indices = [], [], []
         with torch.autocast(embeddings.device.type, enabled=False):  # the loop runs in float32
-            for t in range(length):
+            for t in range(length):  # the last step's new state is not needed; computing it keeps the step uniform
                 deters.append(deter)
                 deter, step_probs, index = _RSSMStep.apply(
                     deter, step_bias[t].to(deter.dtype), loop.from_deter.weight, loop.posterior_out.weight,
