@@ -225,14 +225,15 @@ def reference_observe(rssm: RSSM, embeddings: torch.Tensor, noise: torch.Tensor)
             "post_logits": torch.stack(post_logits, 1), "prior_logits": prior_logits}
 
 
-def test_rssm_fast_loop_matches_the_plain_loop():
-    """Values and every gradient of the batched-weight-gradient loop equal those of a plain per-step loop."""
+@pytest.mark.parametrize("length", [9, 1])
+def test_rssm_fast_loop_matches_the_plain_loop(length):
+    """Values and every gradient of the fused loop (one autograd node) equal those of a plain per-step loop."""
     torch.manual_seed(0)
     config = tiny()
     rssm = RSSM(config)
-    embeddings = torch.randn(3, 9, config.embed_dim, requires_grad=True)
-    weights = {key: torch.randn(3, 9, dim) for key, dim in (("feature", rssm.feature_dim),
-                                                            ("prior_feature", rssm.feature_dim))}
+    embeddings = torch.randn(3, length, config.embed_dim, requires_grad=True)
+    weights = {key: torch.randn(3, length, dim) for key, dim in (("feature", rssm.feature_dim),
+                                                                 ("prior_feature", rssm.feature_dim))}
 
     def run(observe):
         outputs = observe()
@@ -241,12 +242,14 @@ def test_rssm_fast_loop_matches_the_plain_loop():
         rssm.zero_grad()
         embeddings.grad = None
         loss.backward()
-        return outputs, {name: p.grad.clone() for name, p in rssm.named_parameters()}, embeddings.grad.clone()
+        grads = {name: torch.zeros_like(p) if p.grad is None else p.grad.clone()  # None: unused (the GRU at T=1)
+                 for name, p in rssm.named_parameters()}
+        return outputs, grads, embeddings.grad.clone()
 
     torch.manual_seed(1)
     fast, fast_grads, fast_input_grad = run(lambda: rssm.observe(embeddings, sample=True))
     torch.manual_seed(1)
-    noise = exponential_noise((9, 3, config.stoch_vars, config.stoch_classes))
+    noise = exponential_noise((length, 3, config.stoch_vars, config.stoch_classes))
     plain, plain_grads, plain_input_grad = run(lambda: reference_observe(rssm, embeddings, noise))
     for key in plain:
         assert torch.allclose(fast[key], plain[key], atol=1e-5), key
@@ -256,7 +259,7 @@ def test_rssm_fast_loop_matches_the_plain_loop():
 
 
 def test_rssm_loop_survives_retain_graph():
-    """A second backward over the same graph adds the same gradient again (the loop's weight stashes refill)."""
+    """A second backward over the same graph adds the same gradient again (the loop's saved steps survive it)."""
     torch.manual_seed(0)
     rssm = RSSM(tiny())
     embeddings = torch.randn(2, 6, rssm.config.embed_dim)

@@ -2,7 +2,7 @@
 masked-autoencoder control.  Meant to be read top to bottom in one sitting (nanoGPT / DreamerV3 style).
 
 Contents, in reading order: config and presets; input scaling; small building blocks; categorical latents and KL
-balancing; the RSSM's time loop written for speed (:class:`LoopLinear`, :class:`_RSSMStep`); :class:`RSSM`;
+balancing; the RSSM's time loop written for speed (:class:`_RSSMLoop`); :class:`RSSM`;
 :class:`TransformerDynamics`; :class:`WorldModel`, which joins an encoder, one dynamics model and the heads, and
 owns the losses; :class:`MaskedAutoencoder` ("the old way: reconstruction"); helpers.
 
@@ -360,40 +360,21 @@ def kl_balance(post_logits: torch.Tensor, prior_logits: torch.Tensor, dyn_scale:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Linear layers inside a time loop, with one weight gradient for all steps
+# The RSSM's posterior loop, written for speed
 #
-# Autograd computes a weight gradient at every step of a loop and adds it into one buffer: T small matmuls and T
-# weight-sized additions, the bulk of an RSSM's backward time on a CPU.  Here each step's backward computes only
-# its inputs' gradients and keeps (input, output gradient); the weight's gradient is one matmul over all steps,
-# sum_t dY_t^T X_t, done by the node that hands the weight to the loop, which autograd runs after every step's.
+# The loop over time is the only sequential part of the RSSM, and at the default batch of 16 it is bound by the
+# cost of each operation more than by arithmetic.  So it is one autograd node for the whole sequence, as cuDNN's
+# fused RNN layers are: the forward runs every step without recording a graph, and the backward runs the steps
+# in reverse with the derivative kernels written out (``tanh_backward``, ``sigmoid_backward``, ``silu_backward``,
+# ``native_layer_norm_backward``, ``_softmax_backward_data``).  Per step that saves autograd's ~25 recorded nodes;
+# per sequence, every weight gradient becomes one matmul over all steps, ``sum_t dY_t^T X_t``, instead of T small
+# ones added into a buffer, and every per-step gradient is written into one ``(T, B, ·)`` buffer that is also the
+# step biases' gradient.  Tensors are time-major inside, so that each step reads and writes contiguous rows.
 #
-# The forward matmul uses a contiguous copy of W^T made once per pass.  ``F.linear`` multiplies by a transposed
-# view of W, and for a few rows (the loop's batch of 16) the CPU BLAS is 4–5× slower on that view than on a
+# The forward matmuls use contiguous copies of ``W^T`` made once per pass: ``F.linear`` multiplies by a
+# transposed view of W, and for a few rows (the batch of 16) the CPU BLAS is 4–5× slower on that view than on a
 # contiguous (in, out) matrix: 0.87–1.06 ms against 0.17–0.26 ms for 16 × 512 @ 512 × 1792 here
-# (bench/matmul_layouts.py).
-
-
-class _LoopWeight(torch.autograd.Function):
-    """Identity on the weight; its backward, run after every step's, is the batched weight gradient."""
-
-    @staticmethod
-    def forward(ctx, weight, stash):
-        ctx.stash, ctx.in_features = stash, weight.shape[1]
-        ctx.set_materialize_grads(False)  # the steps pass no gradient here, only their stash
-        return weight.view_as(weight)
-
-    @staticmethod
-    def backward(ctx, grad_weight):
-        if ctx.stash:
-            grad_outputs = torch.cat([grad for _, grad in ctx.stash])  # (steps * B, out)
-            inputs = torch.cat([x for x, _ in ctx.stash])  # (steps * B, in), or (steps * B, k) one-hot positions
-            if not inputs.is_floating_point():  # one-hot inputs stashed as the positions of their ones
-                inputs = grad_outputs.new_zeros(len(inputs), ctx.in_features).scatter_(1, inputs, 1.0)
-            inputs = inputs.to(grad_outputs.dtype)
-            ctx.stash.clear()
-            batched = grad_outputs.T @ inputs  # (out, in)
-            grad_weight = batched if grad_weight is None else grad_weight + batched
-        return grad_weight, None
+# (bench/matmul_layouts.py).  The backward's ``dY @ W`` reads W as it is stored, the fast layout already.
 
 
 def _gru_forward(gates, deter, norm_weight, norm_bias, eps):
@@ -409,8 +390,9 @@ def _gru_forward(gates, deter, norm_weight, norm_bias, eps):
     return new, (gates, deter, mean, rstd, reset_update, candidate_in, candidate)
 
 
-def _gru_backward(grad, saved, norm_weight, norm_bias):
-    """Gradients of :func:`_gru_forward` from that of the new state: gates, old state, LayerNorm weight, bias."""
+def _gru_backward(grad, saved, norm_weight, norm_bias, grad_gates):
+    """Gradients of :func:`_gru_forward` from that of the new state: writes the gates' gradient into
+    ``grad_gates`` ``(B, 3D)`` and returns the old state's, and the LayerNorm weight's and bias's."""
     gates, deter, mean, rstd, reset_update, candidate_in, candidate = saved
     size = deter.shape[-1]
     reset, update = reset_update[:, :size], reset_update[:, size:]
@@ -420,100 +402,118 @@ def _gru_backward(grad, saved, norm_weight, norm_bias):
     torch.mul(grad, candidate - deter, out=grad_normed[:, size : 2 * size])  # update, before its sigmoid
     torch.mul(grad_candidate, reset, out=grad_normed[:, 2 * size :])
     grad_normed[:, : 2 * size] = torch.ops.aten.sigmoid_backward(grad_normed[:, : 2 * size], reset_update)
-    grad_gates, grad_weight, grad_bias = torch.ops.aten.native_layer_norm_backward(
+    grad_in, grad_weight, grad_bias = torch.ops.aten.native_layer_norm_backward(
         grad_normed, gates, (3 * size,), mean, rstd, norm_weight, norm_bias, [True, True, True])
-    return grad_gates, grad - grad * update, grad_weight, grad_bias
+    grad_gates.copy_(grad_in)
+    return grad - grad * update, grad_weight, grad_bias
 
 
-class _RSSMStep(torch.autograd.Function):
-    """One step of :meth:`RSSM.observe`'s loop as a single autograd node with a hand-written backward.
-
-    Forward: ``[gates | posterior hidden] = W h_t + step bias``; posterior logits (LayerNorm, SiLU, Linear); unimix
-    probabilities; the sample; the GRU update from the gates plus the sample's rows of ``W_z``.  Autograd would
-    record about 25 nodes per step for this and replay them one by one, 64 times per sequence, and at batch 16 the
-    loop is bound by such per-operation costs more than by arithmetic; here each step is one node whose backward
-    is written out with the fused derivative kernels (``tanh_backward``, ``sigmoid_backward``, ``silu_backward``,
-    ``native_layer_norm_backward``).  Weight gradients of the three matrices go to their :class:`LoopLinear`
-    stashes (one batched matmul each after the loop); the small LayerNorm and bias gradients are returned per
-    step.  Values and every gradient equal the loop written with ordinary autograd (``tests/test_models.py``).
-
-    Inputs: ``deter`` ``(B, D)``, ``bias`` ``(B, 3D + hidden)``, the loop's three weights (graph links only),
-    the posterior LayerNorm weight and bias, the posterior output bias, the GRU LayerNorm weight and bias, the
-    ``Exp(1)`` noise ``(B, S, C)`` or ``None`` (mode), and ``loop``, the step's constants.  Outputs: the next state
-    ``h_{t+1}`` ``(B, D)``, the unimix posterior ``(B, S, C)`` and the sampled classes ``(B, S)``.
-    """
-
-    @staticmethod
-    def forward(ctx, deter, bias, from_deter_weight, posterior_weight, stoch_weight, posterior_norm_weight,
-                posterior_norm_bias, posterior_bias, gru_norm_weight, gru_norm_bias, noise, loop):
-        ctx.set_materialize_grads(False)
-        batch, size = deter.shape
-        pre = torch.addmm(bias, deter, loop.from_deter.weight_t)  # (B, 3D + hidden)
+def _posterior_loop(step_bias, from_deter_weight, posterior_weight, stoch_weight, posterior_norm_weight,
+                    posterior_norm_bias, posterior_bias, gru_norm_weight, gru_norm_bias, noise, constants,
+                    keep: bool = False):
+    """The forward of :class:`_RSSMLoop` (and the whole loop when no gradient is needed); its arguments.  Returns
+    ``h_t`` ``(T, B, D)``, the unimix posteriors ``(T, B, S, C)``, the sampled classes ``(T, B, S)`` and, with
+    ``keep``, what the backward needs (else ``None``)."""
+    length, batch, _ = step_bias.shape
+    size, classes = stoch_weight.shape[0] // 3, constants.classes
+    from_deter_t = from_deter_weight.T.contiguous()  # (D, 3D + hidden)
+    posterior_t = posterior_weight.T.contiguous()  # (hidden, S*C)
+    stoch_rows = stoch_weight.T.contiguous()  # (S*C, 3D): the rows that one-hot z picks
+    deter = step_bias.new_zeros(batch, size)  # h_0
+    deters, probs, indices, steps = [], [], [], []
+    for t in range(length):
+        deters.append(deter)
+        pre = step_bias[t] if t == 0 else torch.addmm(step_bias[t], deter, from_deter_t)  # (B, 3D + hidden)
         gates, hidden = pre[:, : 3 * size], pre[:, 3 * size :]
         normed, mean, rstd = torch.native_layer_norm(hidden, hidden.shape[-1:], posterior_norm_weight,
-                                                     posterior_norm_bias, loop.eps)  # (B, hidden)
+                                                     posterior_norm_bias, constants.eps)  # (B, hidden)
         activated = F.silu(normed)
-        logits = torch.addmm(posterior_bias, activated, loop.posterior_out.weight_t)  # (B, S*C)
-        softmax = logits.view(batch, -1, loop.classes).softmax(-1)  # (B, S, C)
-        probs = (1.0 - loop.unimix) * softmax + loop.unimix / loop.classes
-        index = sample_index(probs, noise)  # (B, S)
-        flat_index = index + loop.offsets  # (B, S): rows of W_z^T
-        gates = gates + F.embedding_bag(flat_index, loop.gru_from_stoch.weight_t, mode="sum")  # (B, 3D)
-        new, gru_saved = _gru_forward(gates, deter, gru_norm_weight, gru_norm_bias, loop.eps)
-        # Kept as attributes rather than through save_for_backward, whose unpacking checks every tensor's version
-        # at each of the 64 steps; nothing here is modified in place between the forward and backward passes.
-        ctx.loop, ctx.gru_saved = loop, gru_saved
-        ctx.kept = (hidden, normed, mean, rstd, activated, softmax, flat_index, posterior_norm_weight,
-                    posterior_norm_bias, gru_norm_weight, gru_norm_bias, from_deter_weight, posterior_weight,
-                    stoch_weight)
-        ctx.mark_non_differentiable(index)
-        return new, probs, index
-
-    @staticmethod
-    def backward(ctx, grad_new, grad_probs, _):
-        (hidden, normed, mean, rstd, activated, softmax, flat_index, posterior_norm_weight, posterior_norm_bias,
-         gru_norm_weight, gru_norm_bias, from_deter_weight, posterior_weight, stoch_weight) = ctx.kept
-        loop, (batch, size) = ctx.loop, ctx.gru_saved[1].shape
-        grad_deter = grad_gates = grad_gru_weight = grad_gru_bias = None
-        if grad_new is not None:
-            grad_gates, grad_deter, grad_gru_weight, grad_gru_bias = _gru_backward(
-                grad_new, ctx.gru_saved, gru_norm_weight, gru_norm_bias)
-            loop.gru_from_stoch.stash.append((flat_index, grad_gates))  # the one-hot input, as its ones' positions
-            straight_through = (grad_gates @ stoch_weight).view_as(softmax)  # (B, S, C): the sample's gradient
-            grad_probs = straight_through if grad_probs is None else grad_probs + straight_through
-        else:
-            grad_gates = hidden.new_zeros(batch, 3 * size)
-        if grad_probs is None:
-            grad_probs = softmax.new_zeros(softmax.shape)
-        grad_softmax = (1.0 - loop.unimix) * grad_probs
-        grad_logits = (softmax * (grad_softmax - (grad_softmax * softmax).sum(-1, keepdim=True))).flatten(1)
-        loop.posterior_out.stash.append((activated, grad_logits))
-        grad_activated = grad_logits @ posterior_weight  # (B, hidden)
-        grad_normed = torch.ops.aten.silu_backward(grad_activated, normed)
-        grad_hidden, grad_norm_weight, grad_norm_bias = torch.ops.aten.native_layer_norm_backward(
-            grad_normed, hidden, hidden.shape[-1:], mean, rstd, posterior_norm_weight, posterior_norm_bias,
-            [True, True, True])
-        grad_pre = torch.cat([grad_gates, grad_hidden], -1)  # (B, 3D + hidden): also the bias's gradient
-        loop.from_deter.stash.append((ctx.gru_saved[1], grad_pre))
-        from_pre = grad_pre @ from_deter_weight  # (B, D)
-        grad_deter = from_pre if grad_deter is None else grad_deter + from_pre
-        return (grad_deter, grad_pre, None, None, None, grad_norm_weight, grad_norm_bias, grad_logits.sum(0),
-                grad_gru_weight, grad_gru_bias, None, None)
+        logits = torch.addmm(posterior_bias, activated, posterior_t)  # (B, S*C)
+        softmax = logits.view(batch, -1, classes).softmax(-1)  # (B, S, C)
+        step_probs = softmax * (1.0 - constants.unimix) + constants.unimix / classes
+        index = sample_index(step_probs, None if noise is None else noise[t])  # (B, S)
+        probs.append(step_probs)
+        indices.append(index)
+        flat_index = index + constants.offsets  # (B, S): rows of W_z^T
+        step = (hidden, normed, mean, rstd, activated, softmax, flat_index)
+        if t < length - 1:  # h_T, after the last token, is not an output
+            gates = gates + F.embedding_bag(flat_index, stoch_rows, mode="sum")  # + W_z z_t
+            deter, gru_saved = _gru_forward(gates, deter, gru_norm_weight, gru_norm_bias, constants.eps)
+            step += gru_saved
+        if keep:
+            steps.append(step)
+    return torch.stack(deters), torch.stack(probs), torch.stack(indices), steps if keep else None
 
 
-class LoopLinear:
-    """An ``nn.Linear``'s weight prepared for every step of one time loop (one forward pass).
+class _RSSMLoop(torch.autograd.Function):
+    """The posterior loop of :meth:`RSSM.observe` as one autograd node with a written-out backward (see above).
 
-    ``weight_t``: a contiguous ``W^T`` for the forward matmuls (see above).  With gradients enabled, ``weight`` is
-    the layer's weight behind a :class:`_LoopWeight` node and ``stash`` collects each step's ``(input, output
-    gradient)``, from which that node computes the weight's gradient once, batched over steps.  Build one per
-    forward pass.
+    Step ``t``: ``[gates | posterior hidden] = W h_t + step_bias_t`` (the bias holds the embedding's share);
+    posterior logits (LayerNorm, SiLU, Linear); unimix probabilities; the sample (``argmax(probs / noise)``); the
+    GRU update from the gates plus the sample's rows of ``W_z``.  Values and every gradient equal the loop written
+    with ordinary autograd (``tests/test_models.py``).
+
+    Inputs: ``step_bias`` ``(T, B, 3D + hidden)``; the weights of ``from_deter``, ``posterior_out`` and
+    ``gru_from_stoch``; the posterior LayerNorm weight and bias; the posterior output bias; the GRU LayerNorm
+    weight and bias; the ``Exp(1)`` noise ``(T, B, S, C)`` or ``None`` (mode); the constants.  Outputs, time-major:
+    ``h_t`` ``(T, B, D)`` (``h_0 = 0``), the unimix posteriors ``(T, B, S, C)``, the sampled classes ``(T, B, S)``.
     """
 
-    def __init__(self, linear: nn.Linear):
-        self.weight_t = linear.weight.detach().T.contiguous()  # (in, out)
-        self.stash = []
-        self.weight = _LoopWeight.apply(linear.weight, self.stash) if torch.is_grad_enabled() else linear.weight
+    @staticmethod
+    def forward(ctx, *inputs):
+        deters, probs, indices, ctx.steps = _posterior_loop(*inputs, keep=True)
+        ctx.deters, ctx.inputs = deters, inputs  # attributes, not save_for_backward: nothing here changes in place
+        ctx.mark_non_differentiable(indices)
+        return deters, probs, indices
+
+    @staticmethod
+    def backward(ctx, grad_deters, grad_probs, _):
+        (step_bias, from_deter_weight, posterior_weight, stoch_weight, posterior_norm_weight, posterior_norm_bias,
+         _, gru_norm_weight, gru_norm_bias, _, constants) = ctx.inputs
+        length, batch, _ = step_bias.shape
+        size, unimix = stoch_weight.shape[0] // 3, constants.unimix
+        grad_pre = step_bias.new_empty(step_bias.shape)  # (T, B, 3D + hidden): every step's; the bias's gradient
+        grad_pre[-1, :, : 3 * size] = 0.0  # the last step has no GRU update
+        grad_deters, grad_probs = grad_deters.contiguous(), grad_probs.contiguous()  # rows read per step
+        grad_logits = step_bias.new_empty(length, batch, posterior_weight.shape[0])  # (T, B, S*C)
+        grad_norms = [torch.zeros_like(p) for p in (posterior_norm_weight, posterior_norm_bias, gru_norm_weight,
+                                                    gru_norm_bias)]
+        grad_deter = None  # of h_{t+1}, flowing back from later steps
+        for t in reversed(range(length)):
+            hidden, normed, mean, rstd, activated, softmax, flat_index, *gru_saved = ctx.steps[t]
+            grad_step_probs = grad_probs[t]  # (B, S, C)
+            if t < length - 1:  # through the GRU update, from h_{t+1}'s gradient
+                grad_from_gru, grad_weight, grad_bias = _gru_backward(
+                    grad_deter, gru_saved, gru_norm_weight, gru_norm_bias, grad_pre[t, :, : 3 * size])
+                grad_norms[2] += grad_weight
+                grad_norms[3] += grad_bias
+                # the sample's gradient, straight through to its probabilities
+                grad_step_probs = grad_step_probs + (grad_pre[t, :, : 3 * size] @ stoch_weight).view_as(softmax)
+            grad_softmax = torch.ops.aten._softmax_backward_data(grad_step_probs * (1.0 - unimix), softmax, -1,
+                                                                 softmax.dtype)
+            grad_logits[t] = grad_softmax.flatten(1)
+            grad_normed = torch.ops.aten.silu_backward(grad_logits[t] @ posterior_weight, normed)  # (B, hidden)
+            grad_hidden, grad_weight, grad_bias = torch.ops.aten.native_layer_norm_backward(
+                grad_normed, hidden, hidden.shape[-1:], mean, rstd, posterior_norm_weight, posterior_norm_bias,
+                [True, True, True])
+            grad_pre[t, :, 3 * size :] = grad_hidden
+            grad_norms[0] += grad_weight
+            grad_norms[1] += grad_bias
+            if t > 0:  # h_0 is a constant
+                grad_deter = torch.addmm(grad_deters[t], grad_pre[t], from_deter_weight)  # (B, D)
+                if t < length - 1:
+                    grad_deter += grad_from_gru
+        # Weight gradients, one matmul each over all steps.
+        rows = length * batch
+        grad_from_deter = grad_pre.view(rows, -1).T @ ctx.deters.view(rows, -1)  # (3D + hidden, D)
+        activated = torch.stack([step[4] for step in ctx.steps]).view(rows, -1)  # (T*B, hidden)
+        grad_posterior = grad_logits.view(rows, -1).T @ activated  # (S*C, hidden)
+        one_hot = grad_pre.new_zeros((length - 1) * batch, stoch_weight.shape[1])  # z_t for the steps with a GRU
+        if length > 1:
+            one_hot.scatter_(1, torch.cat([step[6] for step in ctx.steps[:-1]]), 1.0)
+        grad_stoch = grad_pre[:-1, :, : 3 * size].reshape(-1, 3 * size).T @ one_hot  # (3D, S*C)
+        return (grad_pre, grad_from_deter, grad_posterior, grad_stoch, grad_norms[0], grad_norms[1],
+                grad_logits.sum((0, 1)), grad_norms[2], grad_norms[3], None, None)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -529,9 +529,9 @@ class RSSM(nn.Module):
     The time loop is the only sequential part, and it holds only the GRU and the posterior.  What does not depend
     on the previous step is done batched over time: the embeddings' share of the posterior input and the sampling
     noise before the loop; the prior, the straight-through samples, the log-probabilities and the features after
-    it; and every weight gradient of the loop (:class:`LoopLinear`).  Inside, the GRU's recurrent matmul and the
-    posterior's ``h_t`` matmul share one weight matrix, ``z`` enters the GRU as a table look-up (it is one-hot),
-    and each step is one autograd node with a written-out backward (:class:`_RSSMStep`).
+    it.  Inside, the GRU's recurrent matmul and the posterior's ``h_t`` matmul share one weight matrix, ``z``
+    enters the GRU as a table look-up (it is one-hot), and the whole loop is one autograd node with a written-out
+    backward whose weight gradients are one matmul each over all steps (:class:`_RSSMLoop`).
     """
 
     def __init__(self, config: ModelConfig):
@@ -559,14 +559,20 @@ class RSSM(nn.Module):
         return {"deter": torch.zeros(batch, self.config.deter_dim, device=device, dtype=dtype),
                 "stoch": torch.zeros(batch, self.stoch_dim, device=device, dtype=dtype)}
 
-    def _loop_constants(self, device) -> SimpleNamespace:
-        """What every :class:`_RSSMStep` of one pass shares: the three loop matrices as :class:`LoopLinear` (their
-        transposed copies and weight-gradient stashes), and the constants."""
+    @torch.compiler.disable  # 64 steps of small operations: compiled, they ran slower here, after 165 s
+    def _run_posterior(self, step_bias: torch.Tensor, noise: torch.Tensor | None) -> tuple:
+        """The posterior loop of :meth:`observe` (:class:`_RSSMLoop`) in float32: ``h_t`` ``(T, B, D)``, the unimix
+        posteriors ``(T, B, S, C)`` and the sampled classes ``(T, B, S)``."""
         c = self.config
-        return SimpleNamespace(
-            from_deter=LoopLinear(self.from_deter), posterior_out=LoopLinear(self.posterior_out),
-            gru_from_stoch=LoopLinear(self.gru_from_stoch), eps=self.gru_norm.eps, unimix=c.unimix,
-            classes=c.stoch_classes, offsets=torch.arange(c.stoch_vars, device=device) * c.stoch_classes)
+        constants = SimpleNamespace(eps=self.gru_norm.eps, unimix=c.unimix, classes=c.stoch_classes,
+                                    offsets=torch.arange(c.stoch_vars, device=step_bias.device) * c.stoch_classes)
+        inputs = (step_bias.to(self.from_deter.weight.dtype), self.from_deter.weight, self.posterior_out.weight,
+                  self.gru_from_stoch.weight, self.posterior_norm.weight, self.posterior_norm.bias,
+                  self.posterior_out.bias, self.gru_norm.weight, self.gru_norm.bias, noise, constants)
+        with torch.autocast(step_bias.device.type, enabled=False):
+            if torch.is_grad_enabled():
+                return _RSSMLoop.apply(*inputs)
+            return _posterior_loop(*inputs)[:3]
 
     def _gru(self, deter: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
         """One GRU step from the summed gate pre-activations ``W_h h + W_z z + b`` ``(B, 3D)``: ``(B, D)``
@@ -612,29 +618,14 @@ class RSSM(nn.Module):
         # Before the loop, batched over time (time-major for the loop).  The embeddings' share of the posterior
         # joins from_deter's bias: one bias per step and row.
         gates_bias, posterior_bias = self.from_deter.bias.split([3 * c.deter_dim, c.hidden_dim])
-        step_bias = torch.cat([gates_bias.expand(batch, length, -1),
-                               posterior_bias + self.posterior_from_embedding(embeddings)], -1)  # (B, T, 3D + hidden)
-        # unbind, not indexing: its backward is one stack, where T index backwards would each fill a (T, B, ·) zero
-        step_bias = step_bias.unbind(1)  # T × (B, 3D + hidden)
+        step_bias = torch.cat([gates_bias.expand(length, batch, -1), posterior_bias
+                               + self.posterior_from_embedding(embeddings.transpose(0, 1))], -1)  # (T, B, 3D + hidden)
         noise = (exponential_noise((length, batch, c.stoch_vars, c.stoch_classes), embeddings.device)
                  if sample else None)  # (T, B, S, C)
-        loop = self._loop_constants(embeddings.device)
-        deter = self.initial_state(batch, embeddings.device, self.from_deter.weight.dtype)["deter"]  # (B, D)
-        deters, probs, indices = [], [], []
-        with torch.autocast(embeddings.device.type, enabled=False):  # the loop runs in float32
-            for t in range(length):  # the last step's new state is not needed; computing it keeps the step uniform
-                deters.append(deter)
-                deter, step_probs, index = _RSSMStep.apply(
-                    deter, step_bias[t].to(deter.dtype), loop.from_deter.weight, loop.posterior_out.weight,
-                    loop.gru_from_stoch.weight, self.posterior_norm.weight, self.posterior_norm.bias,
-                    self.posterior_out.bias, self.gru_norm.weight, self.gru_norm.bias,
-                    None if noise is None else noise[t], loop)  # h_{t+1}, (B, S, C), (B, S)
-                probs.append(step_probs)
-                indices.append(index)
+        deter, post_probs, index = self._run_posterior(step_bias, noise)  # (T, B, ·)
         # After the loop, batched over time.
-        deter = torch.stack(deters, 1)  # (B, T, D)
-        post_probs = torch.stack(probs, 1)  # (B, T, S, C)
-        one_hot = F.one_hot(torch.stack(indices, 1), c.stoch_classes).to(post_probs.dtype)  # (B, T, S, C)
+        deter, post_probs = deter.transpose(0, 1), post_probs.transpose(0, 1)  # (B, T, D), (B, T, S, C)
+        one_hot = F.one_hot(index.transpose(0, 1), c.stoch_classes).to(post_probs.dtype)  # (B, T, S, C)
         stoch = (one_hot + (post_probs - post_probs.detach())).flatten(-2)  # (B, T, S*C), straight-through
         prior_logits, prior_feature = self._prior(deter)
         return {"deter": deter, "stoch": stoch, "post_logits": post_probs.log(), "prior_logits": prior_logits,
