@@ -1,6 +1,7 @@
 """Benchmark: training throughput, MFU and encoding speed of the world models, against a plain RSSM loop.
 
     .venv/bin/python bench/train_bench.py [--preset default] [--batch 16] [--length 64] [--steps 6] [--rounds 5]
+                                          [--no-compile]
 
 Prints one table.  MFU (model FLOPs utilisation) = FLOPs of a training step (counted by
 ``torch.utils.flop_counter`` on the real step, forward + backward) × steps per second / the fp32 matmul peak
@@ -9,7 +10,10 @@ Python loop over ``nn.GRUCell`` with the prior, posterior and KL inside the loop
 same InfoNCE head (one, predicting one token ahead; the "1 head" RSSM row has the same loss).  A second
 reference, a plain causal ``nn.TransformerEncoder`` with one InfoNCE head, calibrates the transformer's MFU.
 Encoding real-time factor = seconds of audio encoded per second of wall time (``features`` without gradients on
-batches of ``--encode-batch`` windows, which is what analyses run).
+batches of ``--encode-batch`` windows, which is what analyses run); its MFU is the same ratio for that pass.
+The "compiled" rows run the default models' loss and ``features`` through ``torch.compile`` (what
+``python -m wmlib train --compile`` does); their FLOPs are those of the eager model, and "compile s" is the
+time their first calls took (cold, unless inductor's cache under /tmp already holds their kernels).
 
 A shared 2-core machine changes speed by tens of percent from minute to minute (the 2048³ matmul alone ranges
 over ±20% within one run), so the measurements are interleaved: each round times every model for a block of
@@ -127,37 +131,47 @@ def timed(work, calls: int) -> float:
     return (time.perf_counter() - start) / calls
 
 
-def training_step(model, optimizer, tokens):
-    optimizer.zero_grad(set_to_none=True)
-    loss, _ = model.loss(tokens)
-    loss.backward()
-    optimizer.step()
-
-
 class Subject:
-    """One benchmarked model: its training step (FLOPs counted once) and, if it has ``features``, its encoding."""
+    """One benchmarked model: its training step (FLOPs counted once, eager) and, if it has ``features``, its
+    encoding; with ``compiled``, both through ``torch.compile``."""
 
-    def __init__(self, name: str, model: nn.Module, tokens: torch.Tensor, encode_tokens: torch.Tensor):
+    def __init__(self, name: str, model: nn.Module, tokens: torch.Tensor, encode_tokens: torch.Tensor,
+                 compiled: bool = False):
         torch.manual_seed(0)
         self.name, self.model, self.tokens, self.encode_tokens = name, model, tokens, encode_tokens
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)  # as wmlib.train uses it
+        self.loss, self.features = model.loss, getattr(model, "features", None)
         self.train_step()  # warm-up
         with FlopCounterMode(display=False) as counter:
             self.train_step()
         self.flops = counter.get_total_flops()
-        self.encodes = hasattr(model, "features")
-        if self.encodes:
+        self.encode_flops = self.compile_seconds = None
+        if self.features is not None:
             self.encode()  # warm-up
-        self.train_seconds, self.encode_seconds, self.local_peaks = [], [], []
+            with FlopCounterMode(display=False) as counter:
+                self.encode()
+            self.encode_flops = counter.get_total_flops()
+        if compiled:
+            start = time.perf_counter()
+            self.loss = torch.compile(model.loss)
+            self.train_step()  # compiles
+            if self.features is not None:
+                self.features = torch.compile(self.features)
+                self.encode()
+            self.compile_seconds = time.perf_counter() - start
+        self.train_seconds, self.encode_seconds, self.local_peaks, self.encode_peaks = [], [], [], []
 
     def train_step(self):
         self.model.train()
-        training_step(self.model, self.optimizer, self.tokens)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss, _ = self.loss(self.tokens)
+        loss.backward()
+        self.optimizer.step()
 
     @torch.no_grad()
     def encode(self):
         self.model.eval()
-        self.model.features(self.encode_tokens)
+        self.features(self.encode_tokens)
 
     def row(self) -> dict:
         """Tokens/s and encoding speed from the best round; MFU the median over rounds of the round's FLOP rate
@@ -168,9 +182,12 @@ class Subject:
                "train tokens/s": round(self.tokens.shape[0] * self.tokens.shape[1] / seconds),
                "GFLOP/step": round(self.flops / 1e9, 2), "MFU %": round(100 * float(np.median(mfu)), 1),
                "MFU range %": f"{100 * min(mfu):.0f}–{100 * max(mfu):.0f}"}
-        if self.encodes:
+        if self.features is not None:
             audio_seconds = self.encode_tokens.shape[0] * self.encode_tokens.shape[1] * SECONDS_PER_TOKEN
             row["encode x real time"] = round(audio_seconds / min(self.encode_seconds))
+            encode_mfu = [self.encode_flops / t / peak for t, peak in zip(self.encode_seconds, self.encode_peaks)]
+            row["encode MFU %"] = round(100 * float(np.median(encode_mfu)), 1)
+        row["compile s"] = "—" if self.compile_seconds is None else round(self.compile_seconds)
         return row
 
 
@@ -183,6 +200,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (MFU: median; speeds: best)")
     parser.add_argument("--encode-batch", type=int, default=64, help="windows per batch when encoding")
     parser.add_argument("--peak-seconds", type=float, default=1.0, help="duration of one block of peak matmuls")
+    parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile rows")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count())
     torch.manual_seed(0)
@@ -198,6 +216,13 @@ def main() -> None:
         "masked autoencoder": ModelConfig.preset(args.preset, architecture="masked_autoencoder"),
     }
     subjects = [Subject(name, build_model(config), tokens, encode_tokens) for name, config in models.items()]
+    if not args.no_compile:
+        from torch._inductor import config as inductor_config
+
+        inductor_config.fallback_random = True  # as python -m wmlib train --compile sets it
+        for name in ("rssm contrastive", "transformer contrastive"):
+            subjects.append(Subject(f"{name}, compiled", build_model(models[name]), tokens, encode_tokens,
+                                    compiled=True))
     subjects.append(Subject("reference: plain nn.TransformerEncoder + InfoNCE",
                             PlainTransformerInfoNCE(models["transformer contrastive"]), tokens, encode_tokens))
     subjects.append(Subject("reference: plain GRUCell loop", PlainGRUCellRSSM(models["rssm contrastive"]), tokens,
@@ -216,9 +241,12 @@ def main() -> None:
             after = peak_now()
             subject.local_peaks.append((before + after) / 2)
             before = after
-        for subject in subjects:
-            if subject.encodes:
+        for subject in subjects:  # encoding, the same way
+            if subject.features is not None:
                 subject.encode_seconds.append(timed(subject.encode, args.steps))
+                after = peak_now()
+                subject.encode_peaks.append((before + after) / 2)
+                before = after
     rows = [subject.row() for subject in subjects]
     peak = float(np.median(peaks))
     table = pd.DataFrame(rows)
