@@ -411,9 +411,9 @@ def _gru_backward(grad, saved, norm_weight, norm_bias, grad_gates):
 def _posterior_loop(step_bias, from_deter_weight, posterior_weight, stoch_weight, posterior_norm_weight,
                     posterior_norm_bias, posterior_bias, gru_norm_weight, gru_norm_bias, noise, constants,
                     keep: bool = False):
-    """The forward of :class:`_RSSMLoop` (and the whole loop when no gradient is needed); its arguments.  Returns
-    ``h_t`` ``(T, B, D)``, the unimix posteriors ``(T, B, S, C)``, the sampled classes ``(T, B, S)`` and, with
-    ``keep``, what the backward needs (else ``None``)."""
+    """The forward of :class:`_RSSMLoop`, which takes the same arguments (and the whole loop when no gradient is
+    needed).  Returns ``h_t`` ``(T, B, D)``, the unimix posteriors ``(T, B, S, C)``, the sampled classes
+    ``(T, B, S)`` and, with ``keep``, what the backward needs (else ``None``)."""
     length, batch, _ = step_bias.shape
     size, classes = stoch_weight.shape[0] // 3, constants.classes
     from_deter_t = from_deter_weight.T.contiguous()  # (D, 3D + hidden)
