@@ -820,9 +820,11 @@ def gather_targets(targets: torch.Tensor) -> tuple[torch.Tensor, int]:
     """
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return targets, 0
-    from torch.distributed.nn.functional import all_gather  # differentiable, unlike torch.distributed.all_gather
+    # Differentiable, unlike torch.distributed.all_gather, and traceable by torch.compile; torch 2.13 deprecates
+    # torch.distributed.nn.functional.all_gather in its favour.
+    from torch.distributed._functional_collectives import all_gather_single
 
-    return torch.cat(all_gather(targets.contiguous())), dist.get_rank() * len(targets)
+    return all_gather_single(targets.contiguous(), 0, dist.group.WORLD), dist.get_rank() * len(targets)
 
 
 def info_nce(predictions: torch.Tensor, targets: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
