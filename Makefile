@@ -51,6 +51,7 @@ test: setup-test
 bench: setup-book
 	$(PY) bench/corpus_build.py
 	$(PY) bench/train_bench.py
+	$(PY) bench/train_bench.py --preset large --steps 2 --rounds 3 --encode-batch 16 --no-compile  # the GPU size, here
 	$(PY) bench/matmul_layouts.py
 
 clean:
