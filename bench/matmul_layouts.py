@@ -5,7 +5,8 @@
 ``F.linear(x, W)`` computes ``x @ W.T`` with ``W`` ``(out, in)``: a transposed view.  For a few rows (an RSSM's
 batch inside its time loop) that layout was about 4× slower here than multiplying by a contiguous ``(in, out)``
 copy, which is why the RSSM's loop (``wmlib.models._posterior_loop``) makes one.  Prints microseconds per call and
-GFLOP/s for the RSSM's loop matrix (512 -> 1792) at each row count, best of 3 blocks.  Numbers only; nothing here passes or fails.
+GFLOP/s for the RSSM's loop matrix (512 -> 1792) at each row count, best of 3 blocks.  Numbers only; nothing here
+passes or fails.
 """
 from __future__ import annotations
 
