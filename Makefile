@@ -52,6 +52,7 @@ bench: setup-book
 	$(PY) bench/corpus_build.py
 	$(PY) bench/train_bench.py
 	$(PY) bench/train_bench.py --preset large --steps 2 --rounds 3 --encode-batch 16 --no-compile  # the GPU size, here
+	$(PY) bench/transformer_width.py  # MFU against speed: the default transformer and wider ones
 	$(PY) bench/matmul_layouts.py
 
 clean:

@@ -191,6 +191,33 @@ class Subject:
         return row
 
 
+def interleave(subjects: list[Subject], rounds: int, steps: int, peak_seconds: float) -> list[float]:
+    """Time every subject's training, then its encoding, in ``rounds`` rounds of blocks of ``steps`` calls, each
+    block between two blocks of peak matmuls; record the times and the peaks around them on the subjects.  Returns
+    every peak reading (FLOP/s)."""
+    peak_block, peak_flops = matmul_block(seconds=peak_seconds)
+    peaks = []
+
+    def peak_now() -> float:
+        peaks.append(peak_flops / timed(peak_block, 1))
+        return peaks[-1]
+
+    for _ in tqdm(range(rounds), desc="rounds", unit="round"):
+        before = peak_now()
+        for subject in subjects:  # peak, model, peak, model, ..., peak: each model between two peak blocks
+            subject.train_seconds.append(timed(subject.train_step, steps))
+            after = peak_now()
+            subject.local_peaks.append((before + after) / 2)
+            before = after
+        for subject in subjects:  # encoding, the same way
+            if subject.features is not None:
+                subject.encode_seconds.append(timed(subject.encode, steps))
+                after = peak_now()
+                subject.encode_peaks.append((before + after) / 2)
+                before = after
+    return peaks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="default")
@@ -227,26 +254,7 @@ def main() -> None:
                             PlainTransformerInfoNCE(models["transformer contrastive"]), tokens, encode_tokens))
     subjects.append(Subject("reference: plain GRUCell loop", PlainGRUCellRSSM(models["rssm contrastive"]), tokens,
                             encode_tokens))
-    peak_block, peak_flops = matmul_block(seconds=args.peak_seconds)
-    peaks = []
-
-    def peak_now() -> float:
-        peaks.append(peak_flops / timed(peak_block, 1))
-        return peaks[-1]
-
-    for _ in tqdm(range(args.rounds), desc="rounds", unit="round"):
-        before = peak_now()
-        for subject in subjects:  # peak, model, peak, model, ..., peak: each model between two peak blocks
-            subject.train_seconds.append(timed(subject.train_step, args.steps))
-            after = peak_now()
-            subject.local_peaks.append((before + after) / 2)
-            before = after
-        for subject in subjects:  # encoding, the same way
-            if subject.features is not None:
-                subject.encode_seconds.append(timed(subject.encode, args.steps))
-                after = peak_now()
-                subject.encode_peaks.append((before + after) / 2)
-                before = after
+    peaks = interleave(subjects, args.rounds, args.steps, args.peak_seconds)
     rows = [subject.row() for subject in subjects]
     peak = float(np.median(peaks))
     table = pd.DataFrame(rows)

@@ -25,6 +25,21 @@ def test_train_bench_prints_every_model_and_both_references():
     assert "compiled" not in out
 
 
+def test_transformer_width_prints_every_shape_and_the_reference():
+    out = run("transformer_width.py", "--preset", "tiny", "--shapes", "64x1", "128x2", "--batch", "2", "--length", "8",
+              "--steps", "1", "--rounds", "2", "--encode-batch", "2", "--peak-seconds", "0.05")
+    lines = out.splitlines()
+    for row in ("64x1", "128x2", "reference: plain nn.TransformerEncoder + InfoNCE"):
+        assert any(line.strip().startswith(row) for line in lines), out
+    assert "MFU %" in out and "encode x real time" in out and "book training min" in out
+
+
+def test_transformer_width_refuses_a_malformed_shape():
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "transformer_width.py"), "--shapes", "100x2"],
+                            capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode != 0 and "multiple of 64" in result.stderr
+
+
 def test_matmul_layouts_prints_both_layouts():
     out = run("matmul_layouts.py", "--rows", "4", "--calls", "2", "--in-features", "8", "--out-features", "16")
     assert "F.linear (x @ W.T view)" in out and "addmm with contiguous W^T" in out
