@@ -123,6 +123,13 @@ class PlainTransformerInfoNCE(nn.Module):
         return F.cross_entropy(logits, torch.arange(len(keys))), {}
 
 
+def allocator_settings() -> str:
+    """The memory-allocator settings of this process's environment (they change encoding speed; see the README)."""
+    names = sorted(name for name in os.environ
+                   if name.startswith(("MALLOC_", "TCMALLOC_")) or name in ("GLIBC_TUNABLES", "LD_PRELOAD"))
+    return ", ".join(f"{name}={os.environ[name]}" for name in names) or "the C library's defaults"
+
+
 def timed(work, calls: int) -> float:
     """Seconds per call of ``work`` over one block of ``calls`` calls."""
     start = time.perf_counter()
@@ -263,7 +270,8 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; fp32 matmul peak (2048³, {len(peaks)} blocks of "
           f"{args.peak_seconds:g} s in this run): "
-          f"median {peak / 1e9:.0f}, range {min(peaks) / 1e9:.0f}–{max(peaks) / 1e9:.0f} GFLOP/s")
+          f"median {peak / 1e9:.0f}, range {min(peaks) / 1e9:.0f}–{max(peaks) / 1e9:.0f} GFLOP/s; "
+          f"memory allocator: {allocator_settings()}")
     print(f"preset {args.preset}, training batch {args.batch} × {args.length} tokens, encoding batch "
           f"{args.encode_batch} × {args.length}; blocks of {args.steps} calls, {args.rounds} interleaved rounds: "
           "tokens/s and encoding from the best round, MFU the median over rounds against the peak measured "

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from train_bench import PlainTransformerInfoNCE, Subject, interleave
+from train_bench import PlainTransformerInfoNCE, Subject, allocator_settings, interleave
 from wmlib.models import ModelConfig, build_model
 from wmlib.runs import DEFAULT_MODEL, MODELS, TRAINING
 
@@ -68,7 +68,8 @@ def main() -> None:
     table = pd.DataFrame([subject.row() for subject in subjects]).drop(columns="compile s")
     table["book training min"] = (book_tokens / table["train tokens/s"] / 60).round(1)
     print(f"{os.cpu_count()} cores, torch {torch.__version__}; fp32 matmul peak (2048³, {len(peaks)} blocks): "
-          f"median {np.median(peaks) / 1e9:.0f}, range {min(peaks) / 1e9:.0f}–{max(peaks) / 1e9:.0f} GFLOP/s")
+          f"median {np.median(peaks) / 1e9:.0f}, range {min(peaks) / 1e9:.0f}–{max(peaks) / 1e9:.0f} GFLOP/s; "
+          f"memory allocator: {allocator_settings()}")
     print(f"preset {args.preset}, training batch {args.batch} × {args.length} tokens, encoding batch "
           f"{args.encode_batch} × {args.length}; blocks of {args.steps} calls, {args.rounds} interleaved rounds; "
           f"book training = the default model's {book['steps']} steps of {book['batch_size']} × {book['seq_len']} "
