@@ -1,6 +1,6 @@
 """Benchmark: what the transformer's width and depth do to its MFU, training speed and encoding speed.
 
-    .venv/bin/python bench/transformer_width.py [--shapes 256x4 384x2 384x3 512x2] [--rounds 4] [--steps 4]
+    .venv/bin/python bench/transformer_width.py [--shapes 256x4 320x3 384x2 ...] [--rounds 4] [--steps 4]
 
 The bench targets for this machine ask three things of the default model (the contrastive transformer, width 256,
 4 layers): at least 60% MFU, training within 8 minutes, and encoding at 1000× real time or more.  MFU rises with

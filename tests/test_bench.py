@@ -22,6 +22,7 @@ def test_train_bench_prints_every_model_and_both_references():
                 "masked autoencoder", "plain nn.TransformerEncoder + InfoNCE", "plain GRUCell loop"):
         assert row in out, out
     assert "MFU %" in out and "encode MFU %" in out and "vs plain loop" in out and "fp32 matmul peak" in out
+    assert "memory allocator: " in out
     assert "compiled" not in out
 
 
