@@ -162,6 +162,27 @@ def test_shorter_run_extended_matches_uninterrupted_constant_schedule(tokens, tm
     assert (part / "model.safetensors").stat().st_mtime_ns == before
 
 
+RETRAIN_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from test_train import make_tokens, tiny_config
+from wmlib.train import train
+train(tiny_config(), sys.argv[1], progress=False, tokens=make_tokens())
+"""
+
+
+def test_another_process_trains_the_same_weights(finished_run, tmp_path):
+    """The same configuration and seed in a fresh process, with another hash seed for Python's sets and dicts,
+    gives the RSSM (sampling included) the same weights bit for bit: reproducible beyond one process."""
+    script = tmp_path / "retrain.py"
+    script.write_text(RETRAIN_SCRIPT.format(tests=str(Path(__file__).parent)))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "12345"}
+    result = subprocess.run([sys.executable, str(script), str(tmp_path / "again")], env=env, capture_output=True,
+                            text=True, timeout=180)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert_same_weights(weights(finished_run), weights(tmp_path / "again"))
+
+
 # -- DDP ------------------------------------------------------------------------------------------------------------
 
 DDP_SCRIPT = """
