@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
-from wmlib.models import ModelConfig, build_model, count_parameters
+from wmlib.models import ModelConfig, build_model, count_parameters, prepare_for_compile
 
 SECONDS_PER_TOKEN = 0.04
 
@@ -251,9 +251,7 @@ def main() -> None:
     }
     subjects = [Subject(name, build_model(config), tokens, encode_tokens) for name, config in models.items()]
     if not args.no_compile:
-        from torch._inductor import config as inductor_config
-
-        inductor_config.fallback_random = True  # as python -m wmlib train --compile sets it
+        prepare_for_compile()  # as python -m wmlib train --compile does
         for name in ("rssm contrastive", "transformer contrastive"):
             subjects.append(Subject(f"{name}, compiled", build_model(models[name]), tokens, encode_tokens,
                                     compiled=True))

@@ -357,3 +357,21 @@ def test_compiled_training_matches_eager(dynamics, tokens, tmp_path):
     compiled = train(replace(config, compile=True), tmp_path / "compiled", progress=False, tokens=tokens)
     assert json.loads((compiled / "config.json").read_text())["train"]["compile"] is True
     assert_same_weights(weights(eager), weights(compiled), atol=1e-4)
+
+
+def test_importing_the_models_defers_torch_compile_until_asked():
+    """``import wmlib.models`` does not load ``torch._dynamo`` (about 2 s); ``prepare_for_compile`` then keeps the
+    RSSM's loop out of compilation (wrapped once, however often it is called) and sets eager's random numbers."""
+    code = "\n".join([
+        "import sys",
+        "import wmlib.models as models",
+        "assert 'torch._dynamo' not in sys.modules, 'importing wmlib.models loaded torch._dynamo'",
+        "models.prepare_for_compile(); models.prepare_for_compile()",
+        "loop = models.RSSM._run_posterior",
+        "assert loop._torchdynamo_disable and not hasattr(loop._torchdynamo_orig_callable, '_torchdynamo_disable')",
+        "from torch._inductor import config",
+        "assert config.fallback_random",
+        "print('ok')"])
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0 and "ok" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]

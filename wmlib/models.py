@@ -559,10 +559,10 @@ class RSSM(nn.Module):
         return {"deter": torch.zeros(batch, self.config.deter_dim, device=device, dtype=dtype),
                 "stoch": torch.zeros(batch, self.stoch_dim, device=device, dtype=dtype)}
 
-    @torch.compiler.disable  # 64 steps of small operations: compiled, they ran slower here, after 165 s
     def _run_posterior(self, step_bias: torch.Tensor, noise: torch.Tensor | None) -> tuple:
         """The posterior loop of :meth:`observe` (:class:`_RSSMLoop`) in float32: ``h_t`` ``(T, B, D)``, the unimix
-        posteriors ``(T, B, S, C)`` and the sampled classes ``(T, B, S)``."""
+        posteriors ``(T, B, S, C)`` and the sampled classes ``(T, B, S)``.  :func:`prepare_for_compile` keeps it
+        out of ``torch.compile``."""
         c = self.config
         constants = SimpleNamespace(eps=self.gru_norm.eps, unimix=c.unimix, classes=c.stoch_classes,
                                     offsets=torch.arange(c.stoch_vars, device=step_bias.device) * c.stoch_classes)
@@ -661,6 +661,24 @@ class RSSM(nn.Module):
         prior_logits, prior_feature = self._prior(deter)
         return {"deter": deter, "stoch": stoch, "prior_logits": prior_logits,
                 "feature": torch.cat([deter, stoch], -1), "prior_feature": prior_feature}
+
+
+def prepare_for_compile() -> None:
+    """Set up ``torch.compile`` for these models; whoever compiles calls it first (``wmlib.train``, the bench).
+
+    - The RSSM's posterior loop stays eager: 64 steps of small operations, which compiled ran slower here (251
+      against 220 ms a step, after 165 s of compiling).
+    - Inductor draws eager's random numbers (``fallback_random``), so compiled runs sample as eager ones do.
+
+    Not done at import: ``torch.compiler.disable`` imports ``torch._dynamo``, about 2 s that every
+    ``import wmlib.models`` (each chapter, each command) would pay.  Calling it again changes nothing.
+    """
+    from torch._inductor import config as inductor_config
+
+    inductor_config.fallback_random = True
+    if not getattr(RSSM._run_posterior, "_torchdynamo_disable", False):
+        RSSM._run_posterior = torch.compiler.disable(RSSM._run_posterior)
+
 
 # ----------------------------------------------------------------------------------------------------------------
 # Transformer dynamics

@@ -632,9 +632,9 @@ def train(config: TrainConfig, run_dir: str | os.PathLike | None = None, progres
 
             step_module = DistributedDataParallel(step_module, device_ids=[local_rank] if device.type == "cuda" else None)
         if config.compile:
-            from torch._inductor import config as inductor_config
+            from .models import prepare_for_compile
 
-            inductor_config.fallback_random = True  # eager's random numbers: the RSSM's and the MAE's sampling
+            prepare_for_compile()  # the RSSM's loop eager; eager's random numbers (the RSSM's and the MAE's sampling)
             step_module = torch.compile(step_module)
         windows.to(device)
 
