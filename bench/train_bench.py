@@ -225,21 +225,33 @@ def interleave(subjects: list[Subject], rounds: int, steps: int, peak_seconds: f
     return peaks
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_measurement_arguments(parser: argparse.ArgumentParser, steps: int, rounds: int) -> None:
+    """The options of both bench scripts: preset, batches and the interleaved measurement (``steps``, ``rounds``:
+    the script's defaults)."""
     parser.add_argument("--preset", default="default")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--length", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=6, help="calls per timed block")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (MFU: median; speeds: best)")
+    parser.add_argument("--steps", type=int, default=steps, help="calls per timed block")
+    parser.add_argument("--rounds", type=int, default=rounds, help="interleaved rounds (MFU: median; speeds: best)")
     parser.add_argument("--encode-batch", type=int, default=64, help="windows per batch when encoding")
     parser.add_argument("--peak-seconds", type=float, default=1.0, help="duration of one block of peak matmuls")
-    parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile rows")
-    args = parser.parse_args()
+
+
+def measurement_inputs(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every core, seed 0, and dB-like random tokens: ``(batch, length, 64, 4)`` to train on and
+    ``(encode_batch, length, 64, 4)`` to encode."""
     torch.set_num_threads(os.cpu_count())
     torch.manual_seed(0)
-    tokens = torch.randn(args.batch, args.length, 64, 4) * 15 - 40  # (B, T, M, F) dB-like
-    encode_tokens = torch.randn(args.encode_batch, args.length, 64, 4) * 15 - 40
+    tokens = torch.randn(args.batch, args.length, 64, 4) * 15 - 40
+    return tokens, torch.randn(args.encode_batch, args.length, 64, 4) * 15 - 40
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_measurement_arguments(parser, steps=6, rounds=5)
+    parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile rows")
+    args = parser.parse_args()
+    tokens, encode_tokens = measurement_inputs(args)
     models = {
         "rssm contrastive": ModelConfig.preset(args.preset, dynamics="rssm", objective="contrastive"),
         # The reference predicts one token ahead with one InfoNCE head: the same loss, like for like.

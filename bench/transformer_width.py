@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from train_bench import PlainTransformerInfoNCE, Subject, allocator_settings, interleave
+from train_bench import (PlainTransformerInfoNCE, Subject, add_measurement_arguments, allocator_settings,
+                         interleave, measurement_inputs)
 from wmlib.models import ModelConfig, build_model
 from wmlib.runs import DEFAULT_MODEL, MODELS, TRAINING
 
@@ -42,18 +43,9 @@ def main() -> None:
     parser.add_argument("--shapes", nargs="+", type=parse_shape,
                         default=[(256, 4), (320, 3), (384, 2), (384, 3), (512, 2)],
                         help="WIDTHxLAYERS of the transformer (default: the default model's 256x4 and wider ones)")
-    parser.add_argument("--preset", default="default")
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--length", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=4, help="calls per timed block")
-    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds (MFU: median; speeds: best)")
-    parser.add_argument("--encode-batch", type=int, default=64, help="windows per batch when encoding")
-    parser.add_argument("--peak-seconds", type=float, default=1.0, help="duration of one block of peak matmuls")
+    add_measurement_arguments(parser, steps=4, rounds=4)
     args = parser.parse_args()
-    torch.set_num_threads(os.cpu_count())
-    torch.manual_seed(0)
-    tokens = torch.randn(args.batch, args.length, 64, 4) * 15 - 40  # (B, T, M, F) dB-like
-    encode_tokens = torch.randn(args.encode_batch, args.length, 64, 4) * 15 - 40
+    tokens, encode_tokens = measurement_inputs(args)
     subjects = []
     for width, layers in args.shapes:
         config = ModelConfig.preset(args.preset, **MODELS[DEFAULT_MODEL], d_model=width, n_layers=layers,

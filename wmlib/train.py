@@ -575,7 +575,7 @@ def train(config: TrainConfig, run_dir: str | os.PathLike | None = None, progres
     """
     from tqdm import tqdm
 
-    from .models import build_model
+    from .models import build_model, prepare_for_compile
 
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
     rank, local_rank, world_size = _distributed()
@@ -632,8 +632,6 @@ def train(config: TrainConfig, run_dir: str | os.PathLike | None = None, progres
 
             step_module = DistributedDataParallel(step_module, device_ids=[local_rank] if device.type == "cuda" else None)
         if config.compile:
-            from .models import prepare_for_compile
-
             prepare_for_compile()  # the RSSM's loop eager; eager's random numbers (the RSSM's and the MAE's sampling)
             step_module = torch.compile(step_module)
         windows.to(device)
