@@ -46,6 +46,7 @@ book: setup-book
 	$(PY) -m wmlib book --profile $(PROFILE)
 
 test: setup-test
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 bench: setup-book

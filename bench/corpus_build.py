@@ -24,8 +24,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="wmlib-bench-") as folder:
         os.environ["WMLIB_DATA"] = folder  # before importing wmlib's builders: fresh caches
-        from wmlib.corpus import build_corpus, build_info
-        from wmlib.features import load_tokens
+        from wmlib.data.corpus import build_corpus, build_info
+        from wmlib.data.features import load_tokens
 
         for name in args.profiles:
             start = time.perf_counter()

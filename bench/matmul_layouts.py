@@ -4,9 +4,9 @@
 
 ``F.linear(x, W)`` computes ``x @ W.T`` with ``W`` ``(out, in)``: a transposed view.  For a few rows (an RSSM's
 batch inside its time loop) that layout was about 4× slower here than multiplying by a contiguous ``(in, out)``
-copy, which is why the RSSM's loop (``wmlib.models._posterior_loop``) makes one.  Prints microseconds per call and
-GFLOP/s for the RSSM's loop matrix (512 -> 1792) at each row count, best of 3 blocks.  Numbers only; nothing here
-passes or fails.
+copy, which is why the RSSM's loop (``wmlib.model.rssm_loop.posterior_loop``) makes one.  Prints microseconds per
+call and GFLOP/s for the RSSM's loop matrix (512 -> 1792) at each row count, best of 3 blocks.  Numbers only;
+nothing here passes or fails.
 """
 from __future__ import annotations
 
@@ -45,8 +45,8 @@ def main() -> None:
         x = torch.randn(count, args.in_features)
         flops = 2 * count * args.in_features * args.out_features
         calls = max(5, args.calls * 16 // count)
-        for layout, work in (("F.linear (x @ W.T view)", lambda: F.linear(x, weight, bias)),
-                             ("addmm with contiguous W^T", lambda: torch.addmm(bias, x, weight_t))):
+        for layout, work in (("F.linear (x @ W.T view)", lambda: F.linear(x, weight, bias)),  # noqa: B023 (used at once)
+                             ("addmm with contiguous W^T", lambda: torch.addmm(bias, x, weight_t))):  # noqa: B023
             micro = best_microseconds(work, calls)
             rows.append({"rows": count, "layout": layout, "µs/call": round(micro, 1),
                          "GFLOP/s": round(flops / micro / 1e3, 1)})

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
-from wmlib.models import ModelConfig, build_model, count_parameters, prepare_for_compile
+from wmlib.model.models import ModelConfig, build_model, count_parameters, prepare_for_compile
 
 SECONDS_PER_TOKEN = 0.04
 
@@ -67,7 +67,8 @@ class PlainGRUCellRSSM(nn.Module):
         c = config
         self.c = c
         stoch = c.stoch_vars * c.stoch_classes
-        self.encoder = nn.Sequential(nn.Linear(c.token_dim, c.hidden_dim), nn.SiLU(), nn.Linear(c.hidden_dim, c.embed_dim))
+        self.encoder = nn.Sequential(nn.Linear(c.token_dim, c.hidden_dim), nn.SiLU(),
+                                     nn.Linear(c.hidden_dim, c.embed_dim))
         self.input_layer = nn.Linear(stoch, c.hidden_dim)
         self.cell = nn.GRUCell(c.hidden_dim, c.deter_dim)
         self.prior = nn.Sequential(nn.Linear(c.deter_dim, c.hidden_dim), nn.SiLU(), nn.Linear(c.hidden_dim, stoch))
@@ -86,7 +87,8 @@ class PlainGRUCellRSSM(nn.Module):
         for t in range(length):
             deter = self.cell(self.input_layer(stoch), deter)  # (B, D)
             prior_logits = self.prior(deter).view(batch, c.stoch_vars, c.stoch_classes)
-            post_logits = self.posterior(torch.cat([deter, embeddings[:, t]], -1)).view(batch, c.stoch_vars, c.stoch_classes)
+            post_logits = self.posterior(torch.cat([deter, embeddings[:, t]], -1)).view(
+                batch, c.stoch_vars, c.stoch_classes)
             post = post_logits.softmax(-1)
             sample = F.one_hot(torch.distributions.Categorical(probs=post).sample(), c.stoch_classes).float()
             stoch = (sample + post - post.detach()).flatten(1)  # straight-through
@@ -146,7 +148,7 @@ class Subject:
                  compiled: bool = False):
         torch.manual_seed(0)
         self.name, self.model, self.tokens, self.encode_tokens = name, model, tokens, encode_tokens
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)  # as wmlib.train uses it
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)  # as wmlib.model.train uses it
         self.loss, self.features = model.loss, getattr(model, "features", None)
         self.train_step()  # warm-up
         with FlopCounterMode(display=False) as counter:

@@ -12,7 +12,7 @@ heads (64 dimensions per head, as in the default); every other size stays the pr
 The measurement is ``train_bench.py``'s: rounds that time every shape's training and encoding between blocks of
 2048³ matmuls; MFU is the median over rounds against the peak measured around each block, tokens/s and encoding
 the best round.  "book training min" is the default model's training in the book (its steps and batch from
-``wmlib.runs.TRAINING``) at the best round's tokens/s.  Numbers only; nothing here passes or fails.
+``wmlib.model.runs.TRAINING``) at the best round's tokens/s.  Numbers only; nothing here passes or fails.
 """
 from __future__ import annotations
 
@@ -22,11 +22,17 @@ import os
 import numpy as np
 import pandas as pd
 import torch
+from train_bench import (
+    PlainTransformerInfoNCE,
+    Subject,
+    add_measurement_arguments,
+    allocator_settings,
+    interleave,
+    measurement_inputs,
+)
 
-from train_bench import (PlainTransformerInfoNCE, Subject, add_measurement_arguments, allocator_settings,
-                         interleave, measurement_inputs)
-from wmlib.models import ModelConfig, build_model
-from wmlib.runs import DEFAULT_MODEL, MODELS, TRAINING
+from wmlib.model.models import ModelConfig, build_model
+from wmlib.model.runs import DEFAULT_MODEL, MODELS, TRAINING
 
 
 def parse_shape(text: str) -> tuple[int, int]:

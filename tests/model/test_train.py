@@ -1,4 +1,4 @@
-"""Tests of wmlib.train: reproducible windows, exact resume, DDP on the CPU, checkpoint safety, the run directory.
+"""Tests of wmlib.model.train: reproducible windows, exact resume, DDP on the CPU, checkpoint safety, the run directory.
 
 Everything trains the ``tiny`` model preset on a small synthetic TokenSet built here (no corpus needed).
 """
@@ -15,13 +15,22 @@ import pandas as pd
 import pytest
 import torch
 
-from wmlib.features import FeatureConfig, TokenSet
-from wmlib.models import ModelConfig, build_model
-from wmlib.train import (
-    CheckpointCorruptError, CheckpointMismatchError, TokenWindows, TrainConfig, add_train_arguments,
-    config_from_args, list_checkpoints, load_model, load_weights, read_metrics, save_weights, train)
+from wmlib.cli import add_train_arguments, config_from_args
+from wmlib.data.features import FeatureConfig, TokenSet
+from wmlib.model.checkpoints import (
+    CheckpointCorruptError,
+    CheckpointError,
+    CheckpointMismatchError,
+    list_checkpoints,
+    load_model,
+    load_weights,
+    read_metrics,
+    save_weights,
+)
+from wmlib.model.models import ModelConfig, build_model
+from wmlib.model.train import TokenWindows, TrainConfig, train
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_tokens(seed: int = 0) -> TokenSet:
@@ -65,7 +74,7 @@ def assert_same_weights(a: dict, b: dict, atol: float = 0.0):
         if atol == 0.0:
             assert torch.equal(a[key], b[key]), f"{key} differs by {(a[key] - b[key]).abs().max():.3g}"
         else:
-            torch.testing.assert_close(a[key], b[key], atol=atol, rtol=0, msg=lambda m: f"{key}: {m}")
+            torch.testing.assert_close(a[key], b[key], atol=atol, rtol=0, msg=lambda m: f"{key}: {m}")  # noqa: B023
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -166,7 +175,7 @@ RETRAIN_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
 from test_train import make_tokens, tiny_config
-from wmlib.train import train
+from wmlib.model.train import train
 train(tiny_config(), sys.argv[1], progress=False, tokens=make_tokens())
 """
 
@@ -189,7 +198,7 @@ DDP_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
 from test_train import ddp_config, make_tokens
-from wmlib.train import train
+from wmlib.model.train import train
 train(ddp_config(sys.argv[2]), sys.argv[1], progress=False, tokens=make_tokens())
 """
 
@@ -274,7 +283,6 @@ def test_resuming_with_another_config_is_refused(finished_run, tokens):
 def test_a_run_being_trained_elsewhere_is_refused(tokens, tmp_path):
     import fcntl
 
-    from wmlib.train import CheckpointError
 
     tmp_path.mkdir(exist_ok=True)
     with open(tmp_path / "train.lock", "w") as handle:
@@ -315,12 +323,21 @@ def test_command_line_arguments():
     config = config_from_args(args)
     assert (config.profile, config.name, config.steps, config.seed) == ("tiny", "transformer-both", 30, 3)
     assert config.model_config().dynamics == "transformer" and config.model_config().objective == "both"
-    custom = config_from_args(parser.parse_args(["--profile", "tiny", "--model", "mine"]))
-    assert custom.name == "mine" and custom.model_overrides == {} and custom.preset == "default"
+    # a run of your own starts from the book's default model and the profile's training settings
+    from wmlib.model.runs import DEFAULT_MODEL, MODELS, TRAINING, run_config
+
+    custom = config_from_args(parser.parse_args(["--profile", "tiny", "--model", "mine", "--objective", "both"]))
+    book = run_config(DEFAULT_MODEL, "tiny")
+    assert custom.name == "mine" and custom.model_overrides == {**MODELS[DEFAULT_MODEL], "objective": "both"}
+    assert (custom.preset, custom.steps, custom.lr, custom.warmup) == (book.preset, book.steps, book.lr, book.warmup)
+    assert custom.steps == TRAINING["tiny"]["steps"]
+    # one model option alone keeps the default model's other: --objective reconstruction is a transformer
+    assert config_from_args(parser.parse_args(["--profile", "tiny", "--objective", "reconstruction"])) == run_config(
+        "transformer-reconstruction", "tiny")
 
 
 def test_named_models_take_the_books_settings():
-    from wmlib.runs import DEFAULT_MODEL, run_config
+    from wmlib.model.runs import DEFAULT_MODEL, run_config
 
     parser = argparse.ArgumentParser()
     add_train_arguments(parser)
@@ -360,12 +377,12 @@ def test_compiled_training_matches_eager(dynamics, tokens, tmp_path):
 
 
 def test_importing_the_models_defers_torch_compile_until_asked():
-    """``import wmlib.models`` does not load ``torch._dynamo`` (about 2 s); ``prepare_for_compile`` then keeps the
+    """``import wmlib.model.models`` does not load ``torch._dynamo`` (about 2 s); ``prepare_for_compile`` then keeps the
     RSSM's loop out of compilation (wrapped once, however often it is called) and sets eager's random numbers."""
     code = "\n".join([
         "import sys",
-        "import wmlib.models as models",
-        "assert 'torch._dynamo' not in sys.modules, 'importing wmlib.models loaded torch._dynamo'",
+        "import wmlib.model.models as models",
+        "assert 'torch._dynamo' not in sys.modules, 'importing wmlib.model.models loaded torch._dynamo'",
         "models.prepare_for_compile(); models.prepare_for_compile()",
         "loop = models.RSSM._run_posterior",
         "assert loop._torchdynamo_disable and not hasattr(loop._torchdynamo_orig_callable, '_torchdynamo_disable')",

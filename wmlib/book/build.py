@@ -5,7 +5,7 @@ would leave stale figures.  :func:`build_book` stamps the cache with a hash of t
 profile and clears it when either changes.
 
 Used by ``make book`` (``python -m wmlib book``) and by ``tests/test_book.py``.  The chapters read trained models,
-so :func:`build_book` trains them first (:mod:`wmlib.runs`); a finished run is found, not retrained.
+so :func:`build_book` trains them first (:mod:`wmlib.model.runs`); a finished run is found, not retrained.
 """
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from .profiles import get_profile
+from wmlib.data.profiles import get_profile
 
-BOOK_ROOT = Path(__file__).resolve().parent.parent
+BOOK_ROOT = Path(__file__).resolve().parents[2]
 
 
 def code_fingerprint() -> str:
@@ -46,7 +46,7 @@ def ship_plotly_js(book_root: Path = BOOK_ROOT) -> Path:
 
 def build_book(profile: str | None = None, output: Path | None = None, builder: str = "html",
                source: Path = BOOK_ROOT, train_models: bool = True) -> Path:
-    """Train the book's models (:func:`wmlib.runs.train_book_models`; nothing to do once trained), then execute
+    """Train the book's models (:func:`wmlib.model.runs.train_book_models`; nothing to do once trained), then execute
     every chapter under ``profile`` and build the book; raise if any cell fails.
 
     Args:
@@ -64,7 +64,7 @@ def build_book(profile: str | None = None, output: Path | None = None, builder: 
     """
     profile = get_profile(profile).name
     if train_models:
-        from .runs import train_book_models
+        from wmlib.model.runs import train_book_models
 
         start = time.perf_counter()
         train_book_models(profile)

@@ -1,18 +1,18 @@
-"""Reading audio safely and writing files atomically.
+"""Reading and writing audio safely.
 
 Every waveform that enters ``wmlib`` passes :func:`load_audio` (or :func:`check_waveform`), so bad input fails
-here with a message that names the fix, instead of as a NaN deep inside a model.  Every file ``wmlib`` writes
-goes through :func:`atomic_write`, so an interrupted run never leaves a half-written file in a cache.
+here with a message that names the fix, instead of as a NaN deep inside a model.  WAV files are written
+atomically (:func:`wmlib.data.files.atomic_write`).
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
+
+from .files import atomic_write
 
 SAMPLE_RATE = 16_000
 
@@ -23,32 +23,6 @@ class AudioError(ValueError):
 
 class AudioConversionWarning(UserWarning):
     """Audio was usable but converted (stereo to mono, resampled)."""
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb"):
-    """Open a temporary file beside ``path``; rename it onto ``path`` only if the block finishes.
-
-    Yields:
-        The open temporary file (or, with ``mode=None``, its path, for writers that want a filename).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a cache file should read like any other file
-    try:
-        if mode is None:
-            yield Path(tmp)
-        else:
-            with open(tmp, mode) as handle:
-                yield handle
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
@@ -88,7 +62,8 @@ def check_waveform(audio: np.ndarray, name: str = "audio", allow_silent: bool = 
     if peak > 1.0:
         raise AudioError(f"{name}: samples reach {peak:.2f}, outside [-1, 1]; normalise float audio before use")
     if np.mean(np.abs(audio) >= 0.999) > 0.01:
-        warnings.warn(f"{name}: more than 1% of samples are at full scale (clipped)", AudioConversionWarning)
+        warnings.warn(f"{name}: more than 1% of samples are at full scale (clipped)", AudioConversionWarning,
+                      stacklevel=2)
     return audio
 
 
@@ -112,14 +87,33 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, allow_si
         raise AudioError(
             f"{path}: cannot be decoded as audio ({error}); the file is corrupt or not audio, re-export it as WAV/FLAC"
         ) from error
-    audio = audio.T  # (channels, samples)
-    if audio.shape[0] > 1:
-        warnings.warn(f"{path}: {audio.shape[0]} channels averaged to mono", AudioConversionWarning)
-    audio = audio.mean(axis=0)
-    if file_rate != sample_rate and audio.size:
-        import soxr
-
-        warnings.warn(f"{path}: resampled from {file_rate} Hz to {sample_rate} Hz", AudioConversionWarning)
-        audio = soxr.resample(audio, file_rate, sample_rate).astype(np.float32)
-        audio = np.clip(audio, -1.0, 1.0)  # resampling overshoot of full-scale input
+    audio = to_mono(audio.T, str(path))  # (channels, samples) -> (samples,)
+    audio = resample(audio, file_rate, sample_rate, str(path))
     return check_waveform(audio, name=str(path), allow_silent=allow_silent)
+
+
+def to_mono(audio: np.ndarray, name: str = "audio") -> np.ndarray:
+    """``(samples,)`` as it is; ``(channels, samples)`` averaged to mono, with an :class:`AudioConversionWarning`."""
+    audio = np.asarray(audio)
+    if audio.ndim == 2 and audio.shape[0] == 1:
+        return audio[0]
+    if audio.ndim == 2:
+        warnings.warn(f"{name}: {audio.shape[0]} channels averaged to mono", AudioConversionWarning, stacklevel=2)
+        return audio.mean(axis=0)
+    if audio.ndim != 1:
+        raise AudioError(f"{name}: expected (samples,) or (channels, samples) audio, got shape {audio.shape}")
+    return audio
+
+
+def resample(audio: np.ndarray, rate: int, sample_rate: int = SAMPLE_RATE, name: str = "audio") -> np.ndarray:
+    """``audio`` at ``rate`` Hz resampled to ``sample_rate`` (soxr), with an :class:`AudioConversionWarning`;
+    as it is when the rates agree."""
+    if rate == sample_rate or not audio.size:
+        return audio
+    if not rate or rate <= 0:
+        raise AudioError(f"{name}: sample rate {rate!r} Hz is not a rate; pass the rate the audio was recorded at")
+    import soxr
+
+    warnings.warn(f"{name}: resampled from {rate} Hz to {sample_rate} Hz", AudioConversionWarning, stacklevel=2)
+    audio = soxr.resample(np.asarray(audio, dtype=np.float32), rate, sample_rate).astype(np.float32)
+    return np.clip(audio, -1.0, 1.0)  # resampling overshoot of full-scale input

@@ -1,7 +1,7 @@
 """The labelled corpus: a table of utterances plus tables of time-stamped segments.
 
 The embedded corpus (speech from Festival, music from FluidSynth, noise from numpy) and the loaders of real
-corpora (:mod:`wmlib.loaders`) all produce one :class:`Corpus`, so features, probes and chapters never care where
+corpora (:mod:`wmlib.data.loaders`) all produce one :class:`Corpus`, so features, probes and chapters never care where
 the audio came from.
 
 Tables (all times in seconds from the start of the utterance's audio file):
@@ -13,7 +13,7 @@ Tables (all times in seconds from the start of the utterance's audio file):
 - ``notes``: ``utt_id, start_s, end_s, pitch, velocity`` (MIDI pitch and velocity).
 - ``events``: ``utt_id, start_s, end_s, event`` (noise bursts and impulses).
 
-Used by chapter 1 (corpus tour and statistics) and by every later chapter through :mod:`wmlib.features`.
+Used by chapter 1 (corpus tour and statistics) and by every later chapter through :mod:`wmlib.data.features`.
 """
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .audio import atomic_write, load_audio
+from .audio import load_audio
+from .files import atomic_write
 from .profiles import Profile, data_root, get_profile
 
 SPLITS_VERSION = "splits-2"  # bump when assign_splits changes: the cache fingerprint includes it
@@ -90,7 +91,7 @@ class Corpus:
                 getattr(self, table)[COLUMNS[table]].to_csv(handle, index=False)
 
     @classmethod
-    def load(cls, root: str | Path, name: str | None = None) -> "Corpus":
+    def load(cls, root: str | Path, name: str | None = None) -> Corpus:
         """Read a corpus written by :meth:`save`."""
         root = Path(root)
         if not (root / "utterances.csv").exists():

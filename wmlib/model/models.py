@@ -1,10 +1,11 @@
 """The world model: a token encoder, a dynamics model (RSSM or causal transformer), heads and losses; and the
 masked-autoencoder control.  Meant to be read top to bottom in one sitting (nanoGPT / DreamerV3 style).
 
-Contents, in reading order: config and presets; input scaling; small building blocks; categorical latents and KL
-balancing; the RSSM's time loop written for speed (:class:`_RSSMLoop`); :class:`RSSM`;
+Contents, in reading order: config and presets; input scaling; small building blocks; :class:`RSSM`;
 :class:`TransformerDynamics`; :class:`WorldModel`, which joins an encoder, one dynamics model and the heads, and
-owns the losses; :class:`MaskedAutoencoder` ("the old way: reconstruction"); helpers.
+owns the losses; :class:`MaskedAutoencoder` ("the old way: reconstruction"); helpers.  Beside it, not inside it:
+the categorical latents' arithmetic (:mod:`wmlib.model.categorical`) and the RSSM's time loop written for speed
+(:mod:`wmlib.model.rssm_loop`).
 
 Shape letters: B batch, T tokens in time, M mel bins, F frames per token, E embedding, D deterministic state,
 S stochastic variables, C classes per variable, P contrastive projection, d transformer width, H horizon.
@@ -17,7 +18,7 @@ Time convention, the same for both dynamics models.  For token ``t``:
   transformer: its output after token ``t``).  Decoders map a feature to its own token; imagined features (dreams)
   have the same meaning, so the same decoder shows and plays them.
 
-Used by the training, probing, dreams and RSA chapters (through ``wmlib.train`` and the analyses).
+Used by the training, probing, dreams and RSA chapters (through :mod:`wmlib.model.train` and the analyses).
 """
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .categorical import categorical_kl, exponential_noise, kl_balance, straight_through_sample
+from .rssm_loop import RSSMLoop, gru_forward, posterior_loop
 
 DYNAMICS = ("rssm", "transformer")
 OBJECTIVES = ("contrastive", "reconstruction", "both")
@@ -70,7 +74,9 @@ class ModelConfig:
     n_layers: int = 4
     n_heads: int = 4
     d_model: int = 256
-    max_len: int = 512  # positions, including the transformer's start position
+    # positions, the transformer's start position included; longer sequences are read in overlapping windows
+    # (TransformerDynamics.observe, MaskedAutoencoder.features)
+    max_len: int = 512
     dropout: float = 0.0
     # contrastive prediction
     proj_dim: int = 128
@@ -103,7 +109,7 @@ class ModelConfig:
         return self.objective in ("reconstruction", "both")
 
     @classmethod
-    def preset(cls, name: str, **overrides) -> "ModelConfig":
+    def preset(cls, name: str, **overrides) -> ModelConfig:
         """The sizes of preset ``name`` (a key of :data:`SIZES`), with ``overrides`` on top.
 
         Example: ``ModelConfig.preset("default", dynamics="transformer", objective="both")``.
@@ -282,241 +288,6 @@ class TokenDecoder(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Categorical latents and KL balancing
-
-
-def unimix_log_probs(logits: torch.Tensor, unimix: float) -> torch.Tensor:
-    """Log-probabilities of ``(1 - unimix) * softmax(logits) + unimix / classes`` over the last axis.
-
-    DreamerV3's 1% uniform mix: no class probability falls below ``unimix / classes``, so KL terms stay finite
-    and the prior never becomes certain.
-    """
-    probs = logits.softmax(-1)
-    return ((1.0 - unimix) * probs + unimix / logits.shape[-1]).log()
-
-
-def exponential_noise(shape, device=None) -> torch.Tensor:
-    """``Exp(1)`` noise for :func:`sample_index` (float32; ``-log(1 - U)``, faster than ``Tensor.exponential_``)."""
-    return torch.rand(shape, device=device).neg_().log1p_().neg_().clamp_(min=1e-12)
-
-
-def sample_index(probs: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-    """The sampled class ``(...)`` of the categorical ``probs`` ``(..., C)``.
-
-    ``argmax(probs / noise)`` with ``Exp(1)`` noise is an exact sample (the exponential race: the Gumbel-max trick
-    without the logarithm).  ``noise=None`` takes the mode.
-    """
-    return probs.argmax(-1) if noise is None else (probs / noise).argmax(-1)
-
-
-def straight_through_sample(probs: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-    """A one-hot sample of the categorical ``probs`` (last axis), with straight-through gradients.
-
-    Forward: exactly one-hot.  Backward: the gradient of ``probs`` (the sample is ``one_hot + probs - sg(probs)``).
-
-    Args:
-        probs: ``(..., C)`` probabilities.
-        noise: ``Exp(1)`` noise of the same shape (:func:`exponential_noise`); ``None`` takes the mode.
-
-    Returns:
-        ``(..., C)`` one-hot tensor.
-    """
-    one_hot = F.one_hot(sample_index(probs, noise), probs.shape[-1]).to(probs.dtype)
-    return one_hot + (probs - probs.detach())  # exactly one-hot in value
-
-
-def categorical_kl(p_log: torch.Tensor, q_log: torch.Tensor) -> torch.Tensor:
-    """KL(p || q) of log-probabilities ``(..., S, C)``, summed over classes and variables: ``(...)``."""
-    return (p_log.exp() * (p_log - q_log)).sum((-2, -1))
-
-
-def kl_balance(post_logits: torch.Tensor, prior_logits: torch.Tensor, dyn_scale: float = 0.5,
-               rep_scale: float = 0.1, free_nats: float = 1.0) -> tuple[torch.Tensor, dict]:
-    """DreamerV3's balanced KL between posterior and prior of categorical latents.
-
-    ``dyn = KL(sg(post) || prior)`` trains the prior toward the posterior; ``rep = KL(post || sg(prior))`` keeps the
-    posterior predictable.  Each is summed over variables, then clipped below at ``free_nats`` per step
-    (``max(free_nats, kl)``: no gradient while the KL is already small), then averaged over steps.
-
-    Args:
-        post_logits: ``(..., S, C)`` posterior logits (any normalisation; log-softmax is taken here).
-        prior_logits: ``(..., S, C)`` prior logits.
-        dyn_scale, rep_scale: weights of the two terms (0.5 and 0.1 in DreamerV3).
-        free_nats: the clip.
-
-    Returns:
-        ``(loss, parts)``: ``loss = dyn_scale * mean(dyn) + rep_scale * mean(rep)`` with the clipped terms;
-        ``parts`` holds detached ``kl`` (mean unclipped KL, in nats), ``kl_dyn`` and ``kl_rep`` (clipped means).
-    """
-    assert post_logits.shape == prior_logits.shape, (
-        f"posterior {tuple(post_logits.shape)} and prior {tuple(prior_logits.shape)} shapes differ")
-    post_log, prior_log = post_logits.log_softmax(-1), prior_logits.log_softmax(-1)
-    dyn = categorical_kl(post_log.detach(), prior_log).clamp(min=free_nats)  # (...)
-    rep = categorical_kl(post_log, prior_log.detach()).clamp(min=free_nats)  # (...)
-    loss = dyn_scale * dyn.mean() + rep_scale * rep.mean()
-    with torch.no_grad():
-        kl = categorical_kl(post_log, prior_log).mean()
-    return loss, {"kl": kl, "kl_dyn": dyn.detach().mean(), "kl_rep": rep.detach().mean()}
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# The RSSM's posterior loop, written for speed
-#
-# The loop over time is the only sequential part of the RSSM, and at the default batch of 16 it is bound by the
-# cost of each operation more than by arithmetic.  So it is one autograd node for the whole sequence, as cuDNN's
-# fused RNN layers are: the forward runs every step without recording a graph, and the backward runs the steps
-# in reverse with the derivative kernels written out (``tanh_backward``, ``sigmoid_backward``, ``silu_backward``,
-# ``native_layer_norm_backward``, ``_softmax_backward_data``).  Per step that saves autograd's ~25 recorded nodes;
-# per sequence, every weight gradient becomes one matmul over all steps, ``sum_t dY_t^T X_t``, instead of T small
-# ones added into a buffer, and every per-step gradient is written into one ``(T, B, ·)`` buffer that is also the
-# step biases' gradient.  Tensors are time-major inside, so that each step reads and writes contiguous rows.
-#
-# The forward matmuls use contiguous copies of ``W^T`` made once per pass: ``F.linear`` multiplies by a
-# transposed view of W, and for a few rows (the batch of 16) the CPU BLAS is 4–5× slower on that view than on a
-# contiguous (in, out) matrix: 0.87–1.06 ms against 0.17–0.26 ms for 16 × 512 @ 512 × 1792 here
-# (bench/matmul_layouts.py).  The backward's ``dY @ W`` reads W as it is stored, the fast layout already.
-
-
-def _gru_forward(gates, deter, norm_weight, norm_bias, eps):
-    """The RSSM's GRU step (DreamerV3's variant: LayerNorm on the gates, reset applied to the whole candidate), from
-    the summed gate pre-activations ``(B, 3D)`` laid out [reset | update | candidate]: the new state ``(B, D)`` and
-    what :func:`_gru_backward` needs."""
-    size = deter.shape[-1]
-    normed, mean, rstd = torch.native_layer_norm(gates, (3 * size,), norm_weight, norm_bias, eps)  # (B, 3D)
-    reset_update = torch.sigmoid(normed[:, : 2 * size])  # (B, 2D)
-    candidate_in = normed[:, 2 * size :]  # (B, D)
-    candidate = torch.tanh(reset_update[:, :size] * candidate_in)  # (B, D)
-    new = torch.lerp(deter, candidate, reset_update[:, size:])  # deter + update * (candidate - deter)
-    return new, (gates, deter, mean, rstd, reset_update, candidate_in, candidate)
-
-
-def _gru_backward(grad, saved, norm_weight, norm_bias, grad_gates):
-    """Gradients of :func:`_gru_forward` from that of the new state: writes the gates' gradient into
-    ``grad_gates`` ``(B, 3D)`` and returns the old state's, and the LayerNorm weight's and bias's."""
-    gates, deter, mean, rstd, reset_update, candidate_in, candidate = saved
-    size = deter.shape[-1]
-    reset, update = reset_update[:, :size], reset_update[:, size:]
-    grad_normed = gates.new_empty(gates.shape)  # (B, 3D): [reset | update | candidate], filled in place
-    grad_candidate = torch.ops.aten.tanh_backward(grad * update, candidate)  # (B, D)
-    torch.mul(grad_candidate, candidate_in, out=grad_normed[:, :size])  # reset, before its sigmoid
-    torch.mul(grad, candidate - deter, out=grad_normed[:, size : 2 * size])  # update, before its sigmoid
-    torch.mul(grad_candidate, reset, out=grad_normed[:, 2 * size :])
-    grad_normed[:, : 2 * size] = torch.ops.aten.sigmoid_backward(grad_normed[:, : 2 * size], reset_update)
-    grad_in, grad_weight, grad_bias = torch.ops.aten.native_layer_norm_backward(
-        grad_normed, gates, (3 * size,), mean, rstd, norm_weight, norm_bias, [True, True, True])
-    grad_gates.copy_(grad_in)
-    return grad - grad * update, grad_weight, grad_bias
-
-
-def _posterior_loop(step_bias, from_deter_weight, posterior_weight, stoch_weight, posterior_norm_weight,
-                    posterior_norm_bias, posterior_bias, gru_norm_weight, gru_norm_bias, noise, constants,
-                    keep: bool = False):
-    """The forward of :class:`_RSSMLoop`, which takes the same arguments (and the whole loop when no gradient is
-    needed).  Returns ``h_t`` ``(T, B, D)``, the unimix posteriors ``(T, B, S, C)``, the sampled classes
-    ``(T, B, S)`` and, with ``keep``, what the backward needs (else ``None``)."""
-    length, batch, _ = step_bias.shape
-    size, classes = stoch_weight.shape[0] // 3, constants.classes
-    from_deter_t = from_deter_weight.T.contiguous()  # (D, 3D + hidden)
-    posterior_t = posterior_weight.T.contiguous()  # (hidden, S*C)
-    stoch_rows = stoch_weight.T.contiguous()  # (S*C, 3D): the rows that one-hot z picks
-    deter = step_bias.new_zeros(batch, size)  # h_0
-    deters, probs, indices, steps = [], [], [], []
-    for t in range(length):
-        deters.append(deter)
-        pre = step_bias[t] if t == 0 else torch.addmm(step_bias[t], deter, from_deter_t)  # (B, 3D + hidden)
-        gates, hidden = pre[:, : 3 * size], pre[:, 3 * size :]
-        normed, mean, rstd = torch.native_layer_norm(hidden, hidden.shape[-1:], posterior_norm_weight,
-                                                     posterior_norm_bias, constants.eps)  # (B, hidden)
-        activated = F.silu(normed)
-        logits = torch.addmm(posterior_bias, activated, posterior_t)  # (B, S*C)
-        softmax = logits.view(batch, -1, classes).softmax(-1)  # (B, S, C)
-        step_probs = softmax * (1.0 - constants.unimix) + constants.unimix / classes
-        index = sample_index(step_probs, None if noise is None else noise[t])  # (B, S)
-        probs.append(step_probs)
-        indices.append(index)
-        flat_index = index + constants.offsets  # (B, S): rows of W_z^T
-        step = (hidden, normed, mean, rstd, activated, softmax, flat_index)
-        if t < length - 1:  # h_T, after the last token, is not an output
-            gates = gates + F.embedding_bag(flat_index, stoch_rows, mode="sum")  # + W_z z_t
-            deter, gru_saved = _gru_forward(gates, deter, gru_norm_weight, gru_norm_bias, constants.eps)
-            step += gru_saved
-        if keep:
-            steps.append(step)
-    return torch.stack(deters), torch.stack(probs), torch.stack(indices), steps if keep else None
-
-
-class _RSSMLoop(torch.autograd.Function):
-    """The posterior loop of :meth:`RSSM.observe` as one autograd node with a written-out backward (see above).
-
-    Step ``t``: ``[gates | posterior hidden] = W h_t + step_bias_t`` (the bias holds the embedding's share);
-    posterior logits (LayerNorm, SiLU, Linear); unimix probabilities; the sample (``argmax(probs / noise)``); the
-    GRU update from the gates plus the sample's rows of ``W_z``.  Values and every gradient equal the loop written
-    with ordinary autograd (``tests/test_models.py``).
-
-    Inputs: ``step_bias`` ``(T, B, 3D + hidden)``; the weights of ``from_deter``, ``posterior_out`` and
-    ``gru_from_stoch``; the posterior LayerNorm weight and bias; the posterior output bias; the GRU LayerNorm
-    weight and bias; the ``Exp(1)`` noise ``(T, B, S, C)`` or ``None`` (mode); the constants.  Outputs, time-major:
-    ``h_t`` ``(T, B, D)`` (``h_0 = 0``), the unimix posteriors ``(T, B, S, C)``, the sampled classes ``(T, B, S)``.
-    """
-
-    @staticmethod
-    def forward(ctx, *inputs):
-        deters, probs, indices, ctx.steps = _posterior_loop(*inputs, keep=True)
-        ctx.deters, ctx.inputs = deters, inputs  # attributes, not save_for_backward: nothing here changes in place
-        ctx.mark_non_differentiable(indices)
-        return deters, probs, indices
-
-    @staticmethod
-    def backward(ctx, grad_deters, grad_probs, _):
-        (step_bias, from_deter_weight, posterior_weight, stoch_weight, posterior_norm_weight, posterior_norm_bias,
-         _, gru_norm_weight, gru_norm_bias, _, constants) = ctx.inputs
-        length, batch, _ = step_bias.shape
-        size, unimix = stoch_weight.shape[0] // 3, constants.unimix
-        grad_pre = step_bias.new_empty(step_bias.shape)  # (T, B, 3D + hidden): every step's; the bias's gradient
-        grad_pre[-1, :, : 3 * size] = 0.0  # the last step has no GRU update
-        grad_deters, grad_probs = grad_deters.contiguous(), grad_probs.contiguous()  # rows read per step
-        grad_logits = step_bias.new_empty(length, batch, posterior_weight.shape[0])  # (T, B, S*C)
-        grad_norms = [torch.zeros_like(p) for p in (posterior_norm_weight, posterior_norm_bias, gru_norm_weight,
-                                                    gru_norm_bias)]
-        grad_deter = None  # of h_{t+1}, flowing back from later steps
-        for t in reversed(range(length)):
-            hidden, normed, mean, rstd, activated, softmax, flat_index, *gru_saved = ctx.steps[t]
-            grad_step_probs = grad_probs[t]  # (B, S, C)
-            if t < length - 1:  # through the GRU update, from h_{t+1}'s gradient
-                grad_from_gru, grad_weight, grad_bias = _gru_backward(
-                    grad_deter, gru_saved, gru_norm_weight, gru_norm_bias, grad_pre[t, :, : 3 * size])
-                grad_norms[2] += grad_weight
-                grad_norms[3] += grad_bias
-                # the sample's gradient, straight through to its probabilities
-                grad_step_probs = grad_step_probs + (grad_pre[t, :, : 3 * size] @ stoch_weight).view_as(softmax)
-            grad_softmax = torch.ops.aten._softmax_backward_data(grad_step_probs * (1.0 - unimix), softmax, -1,
-                                                                 softmax.dtype)
-            grad_logits[t] = grad_softmax.flatten(1)
-            grad_normed = torch.ops.aten.silu_backward(grad_logits[t] @ posterior_weight, normed)  # (B, hidden)
-            grad_hidden, grad_weight, grad_bias = torch.ops.aten.native_layer_norm_backward(
-                grad_normed, hidden, hidden.shape[-1:], mean, rstd, posterior_norm_weight, posterior_norm_bias,
-                [True, True, True])
-            grad_pre[t, :, 3 * size :] = grad_hidden
-            grad_norms[0] += grad_weight
-            grad_norms[1] += grad_bias
-            if t > 0:  # h_0 is a constant
-                grad_deter = torch.addmm(grad_deters[t], grad_pre[t], from_deter_weight)  # (B, D)
-                if t < length - 1:
-                    grad_deter += grad_from_gru
-        # Weight gradients, one matmul each over all steps.
-        rows = length * batch
-        grad_from_deter = grad_pre.view(rows, -1).T @ ctx.deters.view(rows, -1)  # (3D + hidden, D)
-        activated = torch.stack([step[4] for step in ctx.steps]).view(rows, -1)  # (T*B, hidden)
-        grad_posterior = grad_logits.view(rows, -1).T @ activated  # (S*C, hidden)
-        one_hot = grad_pre.new_zeros((length - 1) * batch, stoch_weight.shape[1])  # z_t for the steps with a GRU
-        if length > 1:
-            one_hot.scatter_(1, torch.cat([step[6] for step in ctx.steps[:-1]]), 1.0)
-        grad_stoch = grad_pre[:-1, :, : 3 * size].reshape(-1, 3 * size).T @ one_hot  # (3D, S*C)
-        return (grad_pre, grad_from_deter, grad_posterior, grad_stoch, grad_norms[0], grad_norms[1],
-                grad_logits.sum((0, 1)), grad_norms[2], grad_norms[3], None, None)
-
-
-# ----------------------------------------------------------------------------------------------------------------
 # RSSM
 
 
@@ -531,7 +302,7 @@ class RSSM(nn.Module):
     noise before the loop; the prior, the straight-through samples, the log-probabilities and the features after
     it.  Inside, the GRU's recurrent matmul and the posterior's ``h_t`` matmul share one weight matrix, ``z``
     enters the GRU as a table look-up (it is one-hot), and the whole loop is one autograd node with a written-out
-    backward whose weight gradients are one matmul each over all steps (:class:`_RSSMLoop`).
+    backward whose weight gradients are one matmul each over all steps (:class:`RSSMLoop`).
     """
 
     def __init__(self, config: ModelConfig):
@@ -560,7 +331,7 @@ class RSSM(nn.Module):
                 "stoch": torch.zeros(batch, self.stoch_dim, device=device, dtype=dtype)}
 
     def _run_posterior(self, step_bias: torch.Tensor, noise: torch.Tensor | None) -> tuple:
-        """The posterior loop of :meth:`observe` (:class:`_RSSMLoop`) in float32: ``h_t`` ``(T, B, D)``, the unimix
+        """The posterior loop of :meth:`observe` (:class:`RSSMLoop`) in float32: ``h_t`` ``(T, B, D)``, the unimix
         posteriors ``(T, B, S, C)`` and the sampled classes ``(T, B, S)``.  :func:`prepare_for_compile` keeps it
         out of ``torch.compile``."""
         c = self.config
@@ -571,14 +342,14 @@ class RSSM(nn.Module):
                   self.posterior_out.bias, self.gru_norm.weight, self.gru_norm.bias, noise, constants)
         with torch.autocast(step_bias.device.type, enabled=False):
             if torch.is_grad_enabled():
-                return _RSSMLoop.apply(*inputs)
-            return _posterior_loop(*inputs)[:3]
+                return RSSMLoop.apply(*inputs)
+            return posterior_loop(*inputs)[:3]
 
     def _gru(self, deter: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
         """One GRU step from the summed gate pre-activations ``W_h h + W_z z + b`` ``(B, 3D)``: ``(B, D)``
-        (:func:`_gru_forward`; in the parameters' dtype, as autocast runs LayerNorm)."""
+        (:func:`gru_forward`; in the parameters' dtype, as autocast runs LayerNorm)."""
         norm = self.gru_norm
-        return _gru_forward(gates.to(norm.weight.dtype), deter.to(norm.weight.dtype), norm.weight, norm.bias,
+        return gru_forward(gates.to(norm.weight.dtype), deter.to(norm.weight.dtype), norm.weight, norm.bias,
                             norm.eps)[0]
 
     def _gates_from_deter(self, deter: torch.Tensor) -> torch.Tensor:
@@ -664,14 +435,14 @@ class RSSM(nn.Module):
 
 
 def prepare_for_compile() -> None:
-    """Set up ``torch.compile`` for these models; whoever compiles calls it first (``wmlib.train``, the bench).
+    """Set up ``torch.compile`` for these models; whoever compiles calls it first (``wmlib.model.train``, the bench).
 
     - The RSSM's posterior loop stays eager: 64 steps of small operations, which compiled ran slower here (251
       against 220 ms a step, after 165 s of compiling).
     - Inductor draws eager's random numbers (``fallback_random``), so compiled runs sample as eager ones do.
 
     Not done at import: ``torch.compiler.disable`` imports ``torch._dynamo``, about 2 s that every
-    ``import wmlib.models`` (each chapter, each command) would pay.  Calling it again changes nothing.
+    ``import wmlib.model.models`` (each chapter, each command) would pay.  Calling it again changes nothing.
     """
     from torch._inductor import config as inductor_config
 
@@ -682,6 +453,24 @@ def prepare_for_compile() -> None:
 
 # ----------------------------------------------------------------------------------------------------------------
 # Transformer dynamics
+
+
+def sliding_windows(length: int, window: int, causal: bool) -> tuple[list[int], list[int]]:
+    """How to read a sequence of ``length`` positions in windows of ``window`` positions that overlap by half.
+
+    Returns ``(starts, bounds)``: window ``w`` covers positions ``starts[w] .. starts[w] + window - 1`` and
+    provides the outputs of positions ``bounds[w] .. bounds[w + 1] - 1``, so that every position is read in the
+    window that gives it the most context: the latest window that starts before it less than half a window back
+    (``causal``: a position sees only earlier ones), or the window whose centre is nearest (not causal).
+    """
+    assert length > window >= 2, f"a sequence of {length} positions needs no window of {window}"
+    stride = window // 2
+    starts = list(range(0, length - window, stride)) + [length - window]
+    if causal:  # the first window gives all it has, each later one what lies past the one before
+        bounds = [0] + [start + window for start in starts]
+    else:  # halfway between neighbouring windows' centres
+        bounds = [0] + [(a + b + window) // 2 for a, b in zip(starts, starts[1:])] + [length]
+    return starts, bounds
 
 
 class TransformerDynamics(nn.Module):
@@ -713,10 +502,16 @@ class TransformerDynamics(nn.Module):
         return self.transformer(x, causal=True)  # (B, L+1, d)
 
     def observe(self, embeddings: torch.Tensor, sample: bool = True) -> dict:
-        """Features of every token in one parallel pass.
+        """Features of every token, in one parallel pass (or, past ``max_len``, in overlapping windows).
+
+        A sequence of up to ``max_len - 1`` tokens is read whole: token t sees every token before it.  A longer one
+        (a reader's own minute of audio) is read in windows of ``max_len - 1`` tokens, each starting afresh from the
+        start position, that overlap by half (:func:`sliding_windows`): every token is read in the window that
+        gives it the most context, so it sees at least the ``(max_len - 1) // 2 + 1`` tokens before it (the whole
+        past when there are fewer) and at most ``max_len - 1`` (256 and 511 tokens, 10 and 20 s, by default).
 
         Args:
-            embeddings: ``(B, T, E)``; ``T + 1 <= max_len``.
+            embeddings: ``(B, T, E)``, any ``T``.
             sample: ignored (the transformer is deterministic); kept so both dynamics share a signature.
 
         Returns:
@@ -725,7 +520,16 @@ class TransformerDynamics(nn.Module):
         """
         assert embeddings.ndim == 3 and embeddings.shape[-1] == self.config.embed_dim, (
             f"embeddings must be (batch, time, {self.config.embed_dim}), got {tuple(embeddings.shape)}")
-        outputs = self._run(embeddings)  # (B, T+1, d)
+        batch, length, _ = embeddings.shape
+        window = self.config.max_len - 1
+        if length <= window:
+            outputs = self._run(embeddings)  # (B, T+1, d)
+        else:  # output g has seen tokens < g; window w yields outputs starts[w] + (keep[w] .. keep[w+1])
+            starts, keep = sliding_windows(length + 1, window + 1, causal=True)
+            chunks = torch.stack([embeddings[:, start : start + window] for start in starts], 1)  # (B, W, L, E)
+            runs = self._run(chunks.flatten(0, 1)).unflatten(0, (batch, len(starts)))  # (B, W, L+1, d)
+            outputs = torch.cat([runs[:, w, first - start : last - start]
+                                 for w, (start, first, last) in enumerate(zip(starts, keep, keep[1:]))], 1)
         prior_feature, feature = outputs[:, :-1], outputs[:, 1:]  # (B, T, d) each
         return {"deter": feature, "feature": feature, "prior_feature": prior_feature,
                 "predicted_embedding": self.next_embedding(prior_feature)}
@@ -1152,8 +956,24 @@ class MaskedAutoencoder(nn.Module):
 
     @torch.no_grad()
     def features(self, tokens: torch.Tensor) -> dict:
-        """Per-token embeddings without masking: ``embedding`` (last layer) and ``layer_1..layer_n``, ``(B, T, d)``."""
-        outputs = self.encode(tokens)
+        """Per-token embeddings without masking: ``embedding`` (last layer) and ``layer_1..layer_n``, ``(B, T, d)``.
+
+        Any length: past ``max_len`` tokens the sequence is read in windows of ``max_len`` that overlap by half,
+        each token in the window whose centre is nearest (:func:`sliding_windows`), so that it sees at least a
+        quarter window on either side (all there is, near the ends).
+        """
+        check_tokens(tokens, self.config)
+        batch, length = tokens.shape[:2]
+        window = self.config.max_len
+        if length <= window:
+            outputs = self.encode(tokens)
+        else:
+            starts, bounds = sliding_windows(length, window, causal=False)
+            chunks = torch.stack([tokens[:, start : start + window] for start in starts], 1)  # (B, W, L, M, F)
+            runs = [out.unflatten(0, (batch, len(starts))) for out in self.encode(chunks.flatten(0, 1))]  # (B, W, L, d)
+            outputs = [torch.cat([run[:, w, first - start : last - start]
+                                  for w, (start, first, last) in enumerate(zip(starts, bounds, bounds[1:]))], 1)
+                       for run in runs]  # (B, T, d) per layer
         return {"embedding": outputs[-1], **{f"layer_{i}": out for i, out in enumerate(outputs, start=1)}}
 
 
@@ -1166,7 +986,7 @@ def build_model(config: ModelConfig) -> WorldModel | MaskedAutoencoder:
     return MaskedAutoencoder(config) if config.architecture == "masked_autoencoder" else WorldModel(config)
 
 
-def parameter_groups(model: "WorldModel") -> dict[str, int]:
+def parameter_groups(model: WorldModel) -> dict[str, int]:
     """Trainable parameters of a world model per part (encoder, dynamics, and whichever heads it has)."""
     parts = ("encoder", "dynamics", "prediction_heads", "target_projection", "reconstruction_decoder",
              "readout_decoder")

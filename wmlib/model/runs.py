@@ -19,12 +19,15 @@ named models too, trained on demand (``python -m wmlib train --model NAME``).
 """
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from pathlib import Path
 
-from .profiles import get_profile
-from .train import CheckpointMismatchError, TrainConfig, default_run_dir, train
+from wmlib.data.profiles import data_root, get_profile
+
+from .checkpoints import MODEL_FILE, CheckpointError, CheckpointMismatchError
+from .train import TrainConfig, default_run_dir, train
 
 DEFAULT_MODEL = "transformer-contrastive"
 
@@ -70,9 +73,67 @@ def run_config(name: str, profile: str | None = None, **changes) -> TrainConfig:
                        **{**settings, **changes})
 
 
+def custom_run_config(name: str, profile: str | None = None, model_overrides: dict | None = None,
+                      preset: str | None = None, **changes) -> TrainConfig:
+    """A run of your own: the book's default model and training settings for ``profile``, with your changes.
+
+    Args:
+        name: the run's name (its folder under ``<data>/<profile>/runs/``); not one of :data:`MODELS`.
+        profile: the corpus profile (default: ``$WMLIB_PROFILE`` or ``default``).
+        model_overrides: ``ModelConfig`` fields on top of the default model's (:data:`DEFAULT_MODEL`: transformer
+            dynamics, contrastive objective), e.g. ``{"objective": "both"}``.
+        preset: model sizes (default: the profile's preset).
+        changes: :class:`TrainConfig` fields (``steps``, ``lr``, ``seed``, ...) on top of the profile's settings.
+    """
+    assert name not in MODELS, f"{name!r} is a named model: use run_config({name!r}) or choose another name"
+    profile = get_profile(profile).name
+    settings = dict(TRAINING[profile])
+    if preset is not None:
+        settings["preset"] = preset
+    overrides = {**MODELS[DEFAULT_MODEL], **(model_overrides or {})}
+    if overrides.get("architecture") == "masked_autoencoder":
+        overrides = {"architecture": "masked_autoencoder"}
+    return TrainConfig(profile=profile, name=name, model_overrides=overrides, **{**settings, **changes})
+
+
+def runs_root(profile: str | None = None) -> Path:
+    """The folder of every run of ``profile``: ``<data>/<profile>/runs/``."""
+    return data_root() / get_profile(profile).name / "runs"
+
+
 def run_dir(name: str, profile: str | None = None) -> Path:
     """Where the named model's run lives: ``<data>/<profile>/runs/<name>/``."""
     return default_run_dir(run_config(name, profile))
+
+
+class UnknownModelError(LookupError):
+    """A model name that is neither a named model nor a run; the message lists what there is."""
+
+
+def locate_model(model: str | os.PathLike | None = None, profile: str | None = None) -> tuple[str, Path]:
+    """``(name, directory)`` of a trained model given by name or path (``None``: :data:`DEFAULT_MODEL`).
+
+    ``model`` is a named model (its run under ``profile``), the name of a run of your own under ``profile``, a
+    run directory or a ``checkpoints/step-*`` directory.
+
+    Raises:
+        UnknownModelError: nothing of that name or path.
+        CheckpointError: the run exists by name but holds no weights yet; the message names the command to train it.
+    """
+    model = DEFAULT_MODEL if model is None else model
+    root = runs_root(profile)
+    if str(model) in MODELS or (root / str(model)).is_dir():
+        name, directory = str(model), root / str(model)
+        if not (directory / MODEL_FILE).is_file():
+            command = f"python -m wmlib train --model {name} --profile {get_profile(profile).name}"
+            raise CheckpointError(f"model {name!r} is not trained yet (no {MODEL_FILE} in {directory}): train it "
+                                  f"with `{command}`" + (" or `make book`" if name in BOOK_MODELS else ""))
+        return name, directory
+    if Path(model).is_dir():
+        return Path(model).name, Path(model)
+    trained = sorted(path.name for path in root.glob("*") if (path / MODEL_FILE).is_file()) if root.is_dir() else []
+    raise UnknownModelError(f"unknown model {str(model)!r}: give a named model ({', '.join(MODELS)}), a trained run "
+                            f"of {root} ({', '.join(trained) or 'none yet'}) or a run directory")
 
 
 def train_book_models(profile: str | None = None, progress: bool = True) -> dict[str, Path]:
@@ -90,7 +151,7 @@ def train_book_models(profile: str | None = None, progress: bool = True) -> dict
             directory = default_run_dir(config)
             kept = directory.with_name(f"{name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
             warnings.warn(f"{error}\nThe book's settings for {name} changed: the old run is kept as {kept} and the "
-                          "model is trained again")
+                          "model is trained again", stacklevel=2)
             directory.rename(kept)
             found[name] = train(config, progress=progress)
     return found
@@ -111,8 +172,8 @@ def training_summary(profile: str | None = None, names=None):
     """
     import pandas as pd
 
+    from .checkpoints import load_model, read_metrics
     from .models import count_parameters
-    from .train import load_model, read_metrics
 
     rows = []
     for name in names or BOOK_MODELS:

@@ -4,7 +4,7 @@ One Scheme batch file per voice synthesizes all its sentences in one Festival pr
 sentence costs 0.3 s each); voices run in parallel.  Festival's ``utt.save.segs`` gives phone end times; words
 come from ``utt.save.words``.  Diphone voices get F0-shifted, time-stretched variants as extra speakers.
 
-Used by :func:`wmlib.corpus.build_corpus`; chapter 1 plays and plots what it makes.
+Used by :func:`wmlib.data.corpus.build_corpus`; chapter 1 plays and plots what it makes.
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def _extra_nouns(rng: np.random.Generator, count: int = 400) -> list[str]:
 def make_sentences(rng: np.random.Generator, count: int) -> list[str]:
     """``count`` sentences from the grammar; deterministic for a given generator state."""
     nouns = NOUNS + _extra_nouns(rng)
-    pick = lambda words: words[rng.integers(len(words))]  # noqa: E731
+    pick = lambda words: words[rng.integers(len(words))]
 
     def noun_phrase():
         adjective = f"{pick(ADJECTIVES)} " if rng.random() < 0.6 else ""
@@ -104,7 +104,7 @@ def synthesize(voice_name: str, sentences: list[str], workdir: Path, on_done=Non
     """Synthesize sentences with one voice in one Festival process.
 
     Args:
-        voice_name: a key of :data:`wmlib.profiles.VOICES`.
+        voice_name: a key of :data:`wmlib.data.profiles.VOICES`.
         sentences: texts to speak.
         workdir: where ``<i>.wav``, ``<i>.segs`` and ``<i>.words`` are written.
         on_done: called once per finished sentence (progress bars).

@@ -4,8 +4,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wmlib.features import (FeatureConfig, TokenSet, energy_db, from_tokens, log_mel, speech_f0, to_tokens,
-                            token_count, tokens_to_audio)
+from wmlib.data.features import (
+    FeatureConfig,
+    TokenSet,
+    energy_db,
+    from_tokens,
+    log_mel,
+    speech_f0,
+    to_tokens,
+    token_count,
+    tokens_to_audio,
+)
 
 CONFIG = FeatureConfig()
 

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from wmlib.audio import AudioConversionWarning, AudioError, atomic_write, check_waveform, load_audio, write_wav
+from wmlib.data.audio import AudioConversionWarning, AudioError, check_waveform, load_audio, write_wav
+from wmlib.data.files import atomic_write
 
 TONE = (0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)).astype(np.float32)
 

@@ -1,4 +1,4 @@
-"""Each test writes a tiny corpus in the real on-disk format, loads it with wmlib.loaders and checks the tables."""
+"""Each test writes a tiny corpus in the real on-disk format, loads it with wmlib.data.loaders and checks the tables."""
 from __future__ import annotations
 
 import json
@@ -9,9 +9,9 @@ import soundfile as sf
 from praatio import textgrid
 from praatio.data_classes.interval_tier import IntervalTier
 
-from wmlib.audio import SAMPLE_RATE, AudioConversionWarning
-from wmlib.corpus import COLUMNS
-from wmlib.loaders import MissingAlignmentWarning, load_real_corpus
+from wmlib.data.audio import SAMPLE_RATE, AudioConversionWarning
+from wmlib.data.corpus import COLUMNS
+from wmlib.data.loaders import MissingAlignmentWarning, load_real_corpus
 
 
 def sine(seconds: float, rate: int = SAMPLE_RATE, hz: float = 220.0) -> np.ndarray:

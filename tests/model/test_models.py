@@ -3,16 +3,28 @@
 Everything runs on the ``tiny`` preset on the CPU (the whole file takes well under a minute).
 """
 import json
-import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
-from wmlib.models import (
-    DYNAMICS, OBJECTIVES, SIZES, Block, MaskedAutoencoder, ModelConfig, RSSM, WorldModel, build_model,
-    count_parameters, denormalise_tokens, exponential_noise, parameter_groups, kl_balance, normalise_tokens, sample_index,
-    straight_through_sample, symexp, symlog, unimix_log_probs)
+from wmlib.model.models import (
+    DYNAMICS,
+    OBJECTIVES,
+    RSSM,
+    SIZES,
+    Block,
+    MaskedAutoencoder,
+    ModelConfig,
+    WorldModel,
+    build_model,
+    count_parameters,
+    denormalise_tokens,
+    normalise_tokens,
+    parameter_groups,
+    sliding_windows,
+    symexp,
+    symlog,
+)
 
 PROTOTYPES = 8
 
@@ -155,8 +167,58 @@ def test_transformer_imagines_past_max_len():
     imagined = model.imagine(random_tokens(2, 12), 10)
     assert imagined["feature"].shape == (2, 10, model.config.d_model)
     assert imagined["embedding"].shape == (2, 10, model.config.embed_dim)
-    with pytest.raises(AssertionError, match="max_len"):
-        model.observe(random_tokens(2, 16))
+
+
+@pytest.mark.parametrize("length", [15, 16, 40, 57])
+def test_transformer_observes_any_length_in_overlapping_windows(length):
+    """Past ``max_len`` the transformer reads overlapping windows: each token's prior feature and feature equal
+    those of a window that ends at it and holds at least half a window of its past (or all of it)."""
+    torch.manual_seed(0)
+    model = build_model(tiny(dynamics="transformer", max_len=16)).eval()
+    tokens = random_tokens(2, length)
+    observed = model.observe(tokens)
+    assert observed["feature"].shape == (2, length, model.config.d_model)
+    window = model.config.max_len - 1
+    embeddings = model.encoder(tokens)
+    for t in range(length):
+        for key, seen in (("prior_feature", t), ("feature", t + 1)):  # tokens the output has seen
+            context = min(seen, window // 2 + 1)  # at least this much of its past
+            matches = []
+            for start in range(max(0, seen - window), seen - context + 1):
+                run = model.dynamics._run(embeddings[:, start : start + window])  # (B, L + 1, d)
+                if seen - start < run.shape[1]:
+                    matches.append(torch.allclose(observed[key][:, t], run[:, seen - start], atol=1e-5))
+            assert any(matches), (key, t)
+    short = model.observe(tokens[:, :window])  # a sequence within max_len is read whole, as before
+    torch.testing.assert_close(short["feature"], model.dynamics._run(embeddings[:, :window])[:, 1:])
+    if length > window:
+        torch.testing.assert_close(observed["feature"][:, :window], short["feature"])
+
+
+def test_sliding_windows_cover_every_position_once():
+    for length, window, causal in ((40, 16, True), (57, 16, False), (17, 16, True), (100, 7, False)):
+        starts, bounds = sliding_windows(length, window, causal)
+        assert bounds[0] == 0 and bounds[-1] == length and bounds == sorted(bounds)
+        for start, first, last in zip(starts, bounds, bounds[1:]):
+            assert start <= first < last <= start + window and start + window <= length
+
+
+def test_mae_features_any_length():
+    torch.manual_seed(0)
+    model = build_model(tiny(architecture="masked_autoencoder", max_len=16)).eval()
+    tokens = random_tokens(2, 50)
+    features = model.features(tokens)
+    assert features["embedding"].shape == (2, 50, model.config.d_model)
+    torch.testing.assert_close(features["embedding"][:, :8], model.features(tokens[:, :16])["embedding"][:, :8])
+    torch.testing.assert_close(features["embedding"][:, -8:], model.features(tokens[:, -16:])["embedding"][:, -8:])
+
+
+def test_world_model_features_of_a_minute():
+    """60 s (1,500 tokens) through both dynamics at the default max_len: finite latents for every token."""
+    for dynamics in DYNAMICS:
+        model = build_model(tiny(dynamics=dynamics, max_len=512)).eval()
+        features = model.features(random_tokens(1, 1500))
+        assert all(value.shape[:2] == (1, 1500) and torch.isfinite(value).all() for value in features.values())
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -198,158 +260,6 @@ def test_mae_every_parameter_gets_a_gradient():
     loss, _ = model.loss(random_tokens(4, 10))
     loss.backward()
     assert missing_gradients(model) == []
-
-
-def reference_observe(rssm: RSSM, embeddings: torch.Tensor, noise: torch.Tensor) -> dict:
-    """The RSSM's posterior loop written plainly (every layer per step, plain autograd), for comparison."""
-    c = rssm.config
-    batch, length, _ = embeddings.shape
-    deter = torch.zeros(batch, c.deter_dim)
-    deters, stochs, post_logits = [], [], []
-    for t in range(length):
-        gates_from_deter, posterior_from_deter = rssm.from_deter(deter).split([3 * c.deter_dim, c.hidden_dim], -1)
-        hidden = F.silu(rssm.posterior_norm(posterior_from_deter + rssm.posterior_from_embedding(embeddings[:, t])))
-        probs = rssm._mixed_probs(rssm.posterior_out(hidden))
-        stoch = straight_through_sample(probs, noise[t]).flatten(-2)
-        deters.append(deter)
-        stochs.append(stoch)
-        post_logits.append(probs.log())
-        gates = rssm.gru_norm(gates_from_deter + rssm.gru_from_stoch(stoch))  # [reset | update | candidate]
-        reset, update = torch.sigmoid(gates[:, : 2 * c.deter_dim]).chunk(2, -1)
-        candidate = torch.tanh(reset * gates[:, 2 * c.deter_dim :])
-        deter = deter + update * (candidate - deter)
-    deter = torch.stack(deters, 1)
-    stoch = torch.stack(stochs, 1)
-    prior_logits, prior_feature = rssm._prior(deter)
-    return {"feature": torch.cat([deter, stoch], -1), "prior_feature": prior_feature,
-            "post_logits": torch.stack(post_logits, 1), "prior_logits": prior_logits}
-
-
-@pytest.mark.parametrize("length", [9, 1])
-def test_rssm_fast_loop_matches_the_plain_loop(length):
-    """Values and every gradient of the fused loop (one autograd node) equal those of a plain per-step loop."""
-    torch.manual_seed(0)
-    config = tiny()
-    rssm = RSSM(config)
-    embeddings = torch.randn(3, length, config.embed_dim, requires_grad=True)
-    weights = {key: torch.randn(3, length, dim) for key, dim in (("feature", rssm.feature_dim),
-                                                                 ("prior_feature", rssm.feature_dim))}
-
-    def run(observe):
-        outputs = observe()
-        loss = sum((outputs[key] * weight).sum() for key, weight in weights.items())
-        loss = loss + kl_balance(outputs["post_logits"], outputs["prior_logits"], free_nats=0.0)[0]
-        rssm.zero_grad()
-        embeddings.grad = None
-        loss.backward()
-        grads = {name: torch.zeros_like(p) if p.grad is None else p.grad.clone()  # None: unused (the GRU at T=1)
-                 for name, p in rssm.named_parameters()}
-        return outputs, grads, embeddings.grad.clone()
-
-    torch.manual_seed(1)
-    fast, fast_grads, fast_input_grad = run(lambda: rssm.observe(embeddings, sample=True))
-    torch.manual_seed(1)
-    noise = exponential_noise((length, 3, config.stoch_vars, config.stoch_classes))
-    plain, plain_grads, plain_input_grad = run(lambda: reference_observe(rssm, embeddings, noise))
-    for key in plain:
-        assert torch.allclose(fast[key], plain[key], atol=1e-5), key
-    for name in plain_grads:
-        assert torch.allclose(fast_grads[name], plain_grads[name], atol=1e-5, rtol=1e-4), name
-    assert torch.allclose(fast_input_grad, plain_input_grad, atol=1e-5, rtol=1e-4)
-
-
-def test_rssm_loop_survives_retain_graph():
-    """A second backward over the same graph adds the same gradient again (the loop's saved steps survive it)."""
-    torch.manual_seed(0)
-    rssm = RSSM(tiny())
-    embeddings = torch.randn(2, 6, rssm.config.embed_dim)
-    loss = rssm.observe(embeddings)["feature"].square().sum()
-    loss.backward(retain_graph=True)
-    first = {name: p.grad.clone() for name, p in rssm.named_parameters() if p.grad is not None}
-    assert {"from_deter.weight", "posterior_out.weight", "gru_from_stoch.weight"} <= set(first)
-    loss.backward()
-    for name, grad in first.items():
-        assert torch.allclose(dict(rssm.named_parameters())[name].grad, 2 * grad, atol=1e-6), name
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# KL balancing, sampling, unimix
-
-
-def softmax(row):
-    exps = [math.exp(v) for v in row]
-    return [e / sum(exps) for e in exps]
-
-
-def kl_by_hand(post_rows, prior_rows):
-    """KL(post || prior) summed over variables, from lists of per-variable logits."""
-    total = 0.0
-    for post, prior in zip(post_rows, prior_rows):
-        p, q = softmax(post), softmax(prior)
-        total += sum(pi * math.log(pi / qi) for pi, qi in zip(p, q))
-    return total
-
-
-def test_kl_balance_against_hand_computation():
-    # Two steps, two variables, three classes: step 0 is far from its prior, step 1 close (clipped by free nats).
-    post = [[[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]], [[0.1, 0.0, 0.0], [0.0, 0.2, 0.0]]]
-    prior = [[[0.0, 1.0, 0.0], [1.0, -2.0, 0.0]], [[0.0, 0.0, 0.1], [0.0, 0.0, 0.2]]]
-    kls = [kl_by_hand(post[i], prior[i]) for i in range(2)]
-    free_nats = 0.5
-    assert kls[0] > free_nats > kls[1]  # the example exercises both sides of the clip
-    clipped = sum(max(free_nats, kl) for kl in kls) / 2
-    post_logits = torch.tensor(post, requires_grad=True)
-    prior_logits = torch.tensor(prior, requires_grad=True)
-    loss, parts = kl_balance(post_logits, prior_logits, dyn_scale=0.5, rep_scale=0.1, free_nats=free_nats)
-    assert loss.item() == pytest.approx(0.5 * clipped + 0.1 * clipped, rel=1e-5)
-    assert parts["kl"].item() == pytest.approx(sum(kls) / 2, rel=1e-5)
-    assert parts["kl_dyn"].item() == pytest.approx(clipped, rel=1e-5)
-    assert parts["kl_rep"].item() == pytest.approx(clipped, rel=1e-5)
-
-    # The dynamics term trains only the prior, the representation term only the posterior; clipped steps neither.
-    for dyn_scale, rep_scale, trained, frozen in ((1.0, 0.0, prior_logits, post_logits),
-                                                  (0.0, 1.0, post_logits, prior_logits)):
-        post_logits.grad = prior_logits.grad = None
-        kl_balance(post_logits, prior_logits, dyn_scale, rep_scale, free_nats)[0].backward()
-        assert frozen.grad is None or frozen.grad.abs().sum() == 0
-        assert trained.grad[0].abs().sum() > 0 and trained.grad[1].abs().sum() == 0
-
-
-def test_straight_through_sample_is_one_hot_with_gradients():
-    torch.manual_seed(0)
-    logits = torch.randn(5, 4, 6, requires_grad=True)
-    probs = logits.softmax(-1)
-    sample = straight_through_sample(probs, exponential_noise(probs.shape))
-    assert set(sample.detach().unique().tolist()) <= {0.0, 1.0}
-    assert torch.equal(sample.detach().sum(-1), torch.ones(5, 4))
-    (sample * torch.randn_like(sample)).sum().backward()
-    assert logits.grad is not None and logits.grad.abs().sum() > 0
-    mode = straight_through_sample(probs.detach())
-    assert torch.equal(mode.argmax(-1), probs.argmax(-1))
-
-
-def test_sample_index_draws_from_probs():
-    torch.manual_seed(0)
-    probs = torch.tensor([0.1, 0.2, 0.7]).expand(20_000, 3)
-    counts = torch.bincount(sample_index(probs, exponential_noise(probs.shape)), minlength=3) / 20_000
-    assert torch.allclose(counts, torch.tensor([0.1, 0.2, 0.7]), atol=0.015)
-
-
-def test_unimix_keeps_every_probability_above_the_floor():
-    unimix, classes = 0.01, 16
-    logits = torch.full((3, classes), -100.0)
-    logits[:, 0] = 100.0
-    probs = unimix_log_probs(logits, unimix).exp()
-    assert probs.min() >= unimix / classes * (1 - 1e-5)
-    assert torch.allclose(probs.sum(-1), torch.ones(3))
-    # and inside the RSSM, for both posterior and prior
-    config = tiny(unimix=unimix)
-    rssm = RSSM(config)
-    with torch.no_grad():
-        rssm.posterior_out.weight.mul_(1000.0)  # push the posterior toward certainty
-        observed = rssm.observe(torch.randn(2, 6, config.embed_dim))
-    floor = unimix / config.stoch_classes * (1 - 1e-5)
-    assert observed["post_logits"].exp().min() >= floor and observed["prior_logits"].exp().min() >= floor
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 A profile fixes the whole embedded corpus from one seed, so ``tiny`` (tests, CI), ``default`` (the book) and
 ``large`` (GPU-scale) are each reproducible bit for bit on the same machine.
 
-Used by every chapter (through :func:`wmlib.corpus.build_corpus`) and by ``python -m wmlib corpus``.
+Used by every chapter (through :func:`wmlib.data.corpus.build_corpus`) and by ``python -m wmlib corpus``.
 """
 from __future__ import annotations
 
@@ -79,7 +79,8 @@ class Profile:
         for name in self.voices:
             assert name in VOICES, f"profile {self.name}: unknown voice {name!r}; known: {sorted(VOICES)}"
         for name in self.instruments:
-            assert name in INSTRUMENTS, f"profile {self.name}: unknown instrument {name!r}; known: {sorted(INSTRUMENTS)}"
+            assert name in INSTRUMENTS, (
+                f"profile {self.name}: unknown instrument {name!r}; known: {sorted(INSTRUMENTS)}")
         assert set(self.heldout_voices) <= set(self.voices), "held-out voices must be among the profile's voices"
         assert set(self.heldout_instruments) <= set(self.instruments), "held-out instruments must be in the profile"
 
@@ -124,4 +125,4 @@ def data_root() -> Path:
     env = os.environ.get("WMLIB_DATA")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "data" / "generated"
+    return Path(__file__).resolve().parents[2] / "data" / "generated"

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .audio import atomic_write
 from .corpus import Corpus, build_corpus, corpus_dir, profile_fingerprint
+from .files import atomic_write
 from .phones import SILENCE, phone_class
 from .profiles import Profile, get_profile
 
@@ -82,12 +82,12 @@ class TokenSet:
             f"mel must be (N, {self.config.n_mels}, {self.config.frames_per_token}), got {self.mel.shape}")
         assert len(self.mel) == len(self.labels), f"{len(self.mel)} tokens but {len(self.labels)} label rows"
 
-    def select(self, mask) -> "TokenSet":
+    def select(self, mask) -> TokenSet:
         """The tokens where ``mask`` (boolean array or Series over ``labels``) is true."""
         mask = np.asarray(mask, dtype=bool)
         return TokenSet(self.mel[mask], self.labels[mask].reset_index(drop=True), self.config)
 
-    def utterance(self, utt_id: str) -> "TokenSet":
+    def utterance(self, utt_id: str) -> TokenSet:
         """The tokens of one utterance, in time order."""
         return self.select(self.labels["utt_id"].to_numpy() == utt_id)
 
@@ -99,7 +99,7 @@ class TokenSet:
             np.savez(handle, mel=self.mel, config=json.dumps(asdict(self.config)), **columns)
 
     @classmethod
-    def load(cls, path: Path) -> "TokenSet":
+    def load(cls, path: Path) -> TokenSet:
         with np.load(path, allow_pickle=False) as data:
             labels = pd.DataFrame({k[len("label_"):]: data[k] for k in data.files if k.startswith("label_")})
             for column in STRING_COLUMNS:
@@ -183,7 +183,7 @@ def energy_db(audio: np.ndarray, count: int, config: FeatureConfig = FeatureConf
 
 
 def majority_label(segments: pd.DataFrame, column: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """For each window ``[starts[i], ends[i])``, the ``column`` value of the segment overlapping it most ("" if none)."""
+    """For each window ``[starts[i], ends[i])``, the ``column`` of the segment overlapping it most ("" if none)."""
     labels = np.full(len(starts), "", dtype=object)
     if segments.empty:
         return labels

@@ -4,7 +4,7 @@ Melodies are seeded random walks on a scale inside each instrument's natural ran
 themselves (pitch, onset, offset, velocity), so pitch is exact rather than estimated.  Two soundfonts give
 timbre variety: ``TimGM6mb.sf2`` (inside pretty_midi's wheel) and Debian's ``FluidR3_GM.sf2``.
 
-Used by :func:`wmlib.corpus.build_corpus`; chapter 1 plays and plots what it makes.
+Used by :func:`wmlib.data.corpus.build_corpus`; chapter 1 plays and plots what it makes.
 """
 from __future__ import annotations
 

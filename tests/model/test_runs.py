@@ -3,9 +3,10 @@ import json
 
 import pytest
 
-from wmlib import runs
-from wmlib.profiles import data_root
-from wmlib.train import read_metrics, train
+from wmlib.data.profiles import data_root
+from wmlib.model import runs
+from wmlib.model.checkpoints import read_metrics
+from wmlib.model.train import train
 
 
 def test_run_configs():

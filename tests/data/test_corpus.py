@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from wmlib import corpus as corpus_module
-from wmlib import music, noise, speech
-from wmlib.corpus import Corpus, build_corpus
-from wmlib.profiles import INSTRUMENTS, PROFILES, Profile, UnknownProfileError, get_profile
+from wmlib.data import corpus as corpus_module
+from wmlib.data import music, noise, speech
+from wmlib.data.corpus import Corpus, build_corpus
+from wmlib.data.profiles import INSTRUMENTS, PROFILES, Profile, UnknownProfileError, get_profile
 
 SMALL = Profile("small-test", seconds_speech=8, seconds_music=8, seconds_noise=4, voices=("kal", "slt"),
                 instruments=("piano_timgm", "flute_timgm"), heldout_voices=("slt",), heldout_instruments=(),
@@ -64,7 +64,8 @@ def test_silence_segments_are_quieter_than_speech(tiny_corpus):
         audio = tiny_corpus.audio(utt.utt_id)
         phones = tiny_corpus.segments("phones", utt.utt_id)
         def rms(rows):
-            samples = np.concatenate([audio[int(r.start_s * 16000):int(r.end_s * 16000)] for r in rows.itertuples()])
+            samples = np.concatenate([audio[int(r.start_s * 16000):int(r.end_s * 16000)]  # noqa: B023 (used at once)
+                                      for r in rows.itertuples()])
             return np.sqrt(np.mean(samples**2))
         quieter.append(rms(phones[phones["phone"] == "sil"]) < 0.25 * rms(phones[phones["phone"] != "sil"]))
     assert all(quieter)
@@ -90,7 +91,8 @@ def test_events_are_louder_than_the_gaps_between_them(tiny_corpus):
 def test_mix_of_the_default_profile():
     profile = PROFILES["default"]
     assert profile.total_seconds >= 3600
-    for seconds, share in ((profile.seconds_speech, 0.45), (profile.seconds_music, 0.40), (profile.seconds_noise, 0.15)):
+    shares = ((profile.seconds_speech, 0.45), (profile.seconds_music, 0.40), (profile.seconds_noise, 0.15))
+    for seconds, share in shares:
         assert seconds / profile.total_seconds == pytest.approx(share, abs=0.02)
 
 

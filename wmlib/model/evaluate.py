@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .features import TokenSet
+from wmlib.data.features import TokenSet
 
 CANDIDATES = 256  # the true token + 255 distractors
 
@@ -38,7 +38,7 @@ class Windows:
 
     @classmethod
     def from_tokens(cls, tokens: TokenSet, split: str, length: int, max_windows: int | None = None,
-                    seed: int = 0) -> "Windows":
+                    seed: int = 0) -> Windows:
         """Cut every utterance of ``split`` into windows of ``length`` tokens (the remainder is dropped)."""
         labels = tokens.labels
         mels, utt_ids = [], []
@@ -56,7 +56,7 @@ class Windows:
 
 
 def query_positions(length: int, horizon: int, first: int, stride: int = 1) -> np.ndarray:
-    """Context ends ``t`` (from ``first``, every ``stride``-th) in a window with the target ``t + horizon`` inside it."""
+    """Context ends ``t`` (from ``first``, every ``stride``-th) in a window that holds the target ``t + horizon``."""
     return np.arange(first, length - horizon, stride)
 
 
@@ -145,7 +145,7 @@ class LinearAutoregression(CopyLast):
         lagged = [np.roll(flat, lag, axis=1) for lag in range(self.order)]  # lag 0 = token t
         return np.concatenate(lagged, axis=-1)  # (W, L, order * D); rows t < order - 1 wrap and are never used
 
-    def fit(self, train: Windows, horizons) -> "LinearAutoregression":
+    def fit(self, train: Windows, horizons) -> LinearAutoregression:
         from sklearn.linear_model import Ridge
 
         inputs, flat = self._inputs(train), flatten_tokens(train.mel)
@@ -172,7 +172,7 @@ class LinearAutoregression(CopyLast):
 class ModelPredictor:
     """A trained world model: contrastive models retrieve in their own embedding space (cosine); models without
     contrastive heads retrieve by their decoded prediction in log-mel space, as the baselines do.  One imagination
-    (:meth:`wmlib.models.WorldModel.predict_ahead`) serves both the retrieval and the mel error."""
+    (:meth:`wmlib.model.models.WorldModel.predict_ahead`) serves both the retrieval and the mel error."""
 
     def __init__(self, model, batch_size: int = 32):
         self.model, self.batch_size = model.eval(), batch_size
@@ -278,7 +278,7 @@ def evaluate_runs(profile: str | None, runs: dict, horizons=(1, 2, 4, 8), length
 
     Args:
         profile: corpus profile (test split for queries, train split for the linear baseline).
-        runs: name -> run directory of :func:`wmlib.train.train` (its final weights) or a checkpoint of one.
+        runs: name -> run directory of :func:`wmlib.model.train.train` (its final weights) or a checkpoint of one.
         train_windows: windows of the training split used to fit the linear autoregression (a random subset).
         random_init: ``"all"``: add every run's step-0 checkpoint as ``"<name> (random init)"``; a run's name:
             only that one's; ``None``: none.
@@ -287,8 +287,9 @@ def evaluate_runs(profile: str | None, runs: dict, horizons=(1, 2, 4, 8), length
         The :func:`retrieval_table` of every method.  Used by ``python -m wmlib evaluate`` and the chapter
         "Training and prediction".
     """
-    from .features import load_tokens
-    from .train import list_checkpoints, load_model
+    from wmlib.data.features import load_tokens
+
+    from .checkpoints import list_checkpoints, load_model
 
     assert random_init in (None, "all") or random_init in runs, (
         f"random_init must be None, 'all' or one of {sorted(runs)}, got {random_init!r}")

@@ -1,8 +1,8 @@
-"""Loaders of real corpora, each read in its own on-disk format into a :class:`wmlib.corpus.Corpus`.
+"""Loaders of real corpora, each read in its own on-disk format into a :class:`wmlib.data.corpus.Corpus`.
 
-Every loader returns tables with exactly the columns of :data:`wmlib.corpus.COLUMNS`: times in seconds,
+Every loader returns tables with exactly the columns of :data:`wmlib.data.corpus.COLUMNS`: times in seconds,
 ``utterances.path`` relative to the dataset root it was given, ``duration_s`` read from the audio file's header
-(no decoding), phones passed through :func:`wmlib.phones.normalize_phone`, and an empty ``events`` table.
+(no decoding), phones passed through :func:`wmlib.data.phones.normalize_phone`, and an empty ``events`` table.
 Audio is not resampled here; :meth:`Corpus.audio` resamples to 16 kHz on reading.
 
 On-disk formats (file and folder names may be upper- or lower-case where noted):
@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 import soundfile as sf
@@ -210,7 +210,7 @@ def load_librispeech(root: str | Path, alignments: str | Path | None = None) -> 
         raise _no_files(root, layout)
     if unaligned:
         warnings.warn(f"{unaligned} of {len(rows['utterances'])} LibriSpeech utterances have no TextGrid "
-                      f"alignment; they are kept without phones or words", MissingAlignmentWarning)
+                      f"alignment; they are kept without phones or words", MissingAlignmentWarning, stacklevel=2)
     return _corpus("librispeech", root, **rows)
 
 

@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wmlib import evaluate as ev
-from wmlib.features import FeatureConfig, TokenSet
+from wmlib.data.features import FeatureConfig, TokenSet
+from wmlib.model import evaluate as ev
 
 
 def test_ranks_count_the_distractors_that_beat_the_target():
@@ -68,7 +68,7 @@ def test_windows_refuse_a_split_with_no_long_utterance():
 
 def test_evaluate_runs_on_a_trained_tiny_run(tmp_path, tiny_tokens):
     """The command-line path: a trained run, its step-0 control and the baselines answer the same queries."""
-    from wmlib.train import TrainConfig, train
+    from wmlib.model.train import TrainConfig, train
 
     config = TrainConfig(profile="tiny", name="t", preset="tiny", model_overrides={"dynamics": "transformer"},
                          steps=4, batch_size=4, seq_len=32, checkpoint_every=2, log_every=2, warmup=1)

@@ -3,7 +3,7 @@
 Noise is the corpus's control source: no pitch, no phones, only energy and spectral shape.  Bursts and impulses
 are labelled as ``events`` with their start and end.
 
-Used by :func:`wmlib.corpus.build_corpus`; chapter 1 plays and plots what it makes.
+Used by :func:`wmlib.data.corpus.build_corpus`; chapter 1 plays and plots what it makes.
 """
 from __future__ import annotations
 

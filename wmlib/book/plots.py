@@ -94,7 +94,7 @@ def utterance_figure(corpus, utt_id: str, config=None):
     """
     import librosa
 
-    from .features import FeatureConfig, log_mel
+    from wmlib.data.features import FeatureConfig, log_mel
 
     config = config or FeatureConfig()
     row = corpus.utterances.set_index("utt_id").loc[utt_id]
@@ -222,7 +222,7 @@ def learning_curves_figure(metrics: dict, panels: dict, x: str = "step"):
     """Training curves of several runs, one panel per metric.
 
     Args:
-        metrics: run name -> its ``metrics.jsonl`` as a DataFrame (:func:`wmlib.train.read_metrics`).
+        metrics: run name -> its ``metrics.jsonl`` as a DataFrame (:func:`wmlib.model.train.read_metrics`).
         panels: metric column -> panel title; a run without that column is left out of the panel.
         x: the column on the horizontal axis (``step`` or ``elapsed_seconds``).
     """
@@ -244,7 +244,7 @@ def learning_curves_figure(metrics: dict, panels: dict, x: str = "step"):
 
 def horizon_figure(table: pd.DataFrame, metric: str = "top1", title: str = "", chance: float | None = None,
                    y_title: str | None = None):
-    """A metric of :func:`wmlib.evaluate.retrieval_table` against the horizon, one line per method with 95% CIs."""
+    """A metric of :func:`wmlib.model.evaluate.retrieval_table` against the horizon, one line per method, 95% CIs."""
     import plotly.graph_objects as go
 
     figure = go.Figure()
