@@ -39,11 +39,15 @@ def test_every_chapter_is_built(built_book):
 
 
 @pytest.mark.parametrize("chapter", [c.stem for c in CHAPTERS])
-def test_chapter_renders_plotly_and_audio_offline(built_book, chapter):
+def test_chapter_renders_cleanly_offline(built_book, chapter):
+    """In a real browser, offline: every plotly figure drawn, audio players, math typeset by the shipped MathJax,
+    and no warning, stderr or traceback in any cell's output."""
     page = built_book / "chapters" / f"{chapter}.html"
     source = page.read_text()
     assert "cdn.plot.ly" not in source and "plotly-latest" not in source, "plotly.js must come from _static/"
+    assert "cdn.jsdelivr.net" not in source and "mathjax@" not in source, "MathJax must come from _static/"
     assert (built_book / "_static" / "plotly.min.js").exists()
+    assert (built_book / "_static" / "mathjax" / "tex-chtml.js").exists()
     dom = render(page)
     figures = dom.select("div.plotly-graph-div")
     assert len(figures) >= 5, f"{chapter}: only {len(figures)} plotly figures in the page"
@@ -51,7 +55,48 @@ def test_chapter_renders_plotly_and_audio_offline(built_book, chapter):
     assert not undrawn, f"{chapter}: plotly figures that did not draw: {undrawn}"
     players = dom.select("audio")
     assert len(players) >= 3 and all(p.select("source") or p.get("src") for p in players)
-    assert not dom.select("div.output.traceback, .cell_output .traceback")
+    assert_clean_outputs(dom, chapter)
+    assert_math_typeset(dom, chapter)
+
+
+def assert_clean_outputs(dom: BeautifulSoup, page: str) -> None:
+    outputs = dom.select("div.cell_output")
+    assert outputs, f"{page}: no cell outputs found (did the page change its markup?)"
+    assert not dom.select("div.cell_output .stderr, div.cell_output .traceback"), f"{page}: stderr in an output"
+    for output in outputs:
+        text = output.get_text(" ")
+        assert "Warning" not in text and "Traceback" not in text, f"{page}: an output says: {text[:300]}"
+
+
+def assert_math_typeset(dom: BeautifulSoup, page: str) -> None:
+    maths = dom.select("span.math, div.math")
+    untypeset = [m.get_text()[:60] for m in maths if not m.select("mjx-container")]
+    assert not untypeset, f"{page}: math left as text: {untypeset}"
+    for code in dom.select("pre, code, script, style"):
+        code.decompose()  # code may hold backslashes and dollars of its own
+    text = dom.get_text(" ")
+    for raw in ("\\(", "\\[", "$$"):
+        assert raw not in text, f"{page}: raw {raw} in the rendered text: ...{text[text.index(raw) - 80:][:160]}..."
+
+
+def test_math_is_typeset_somewhere_and_the_intro_is_clean(built_book):
+    chapters = [render(built_book / "chapters" / f"{chapter.stem}.html") for chapter in CHAPTERS]
+    assert sum(len(dom.select("mjx-container")) for dom in chapters) >= 5, "no typeset math in the book"
+    intro = render(built_book / "intro.html")
+    assert_math_typeset(intro, "intro")
+
+
+def test_the_checks_can_fail():
+    """The clean-output and math checks see a warning, a traceback and math MathJax did not typeset."""
+    warned = BeautifulSoup('<div class="cell_output"><pre>UserWarning: x</pre></div>', "html.parser")
+    with pytest.raises(AssertionError, match="an output says"):
+        assert_clean_outputs(warned, "page")
+    raw = BeautifulSoup('<p><span class="math">\\(t\\)</span></p>', "html.parser")
+    with pytest.raises(AssertionError, match="math left as text"):
+        assert_math_typeset(raw, "page")
+    dollars = BeautifulSoup("<p>$$x^2$$</p>", "html.parser")
+    with pytest.raises(AssertionError, match="raw"):
+        assert_math_typeset(dollars, "page")
 
 
 @pytest.mark.parametrize("cell, fails", [("print('fine')", False), ("raise RuntimeError('this cell fails')", True)])

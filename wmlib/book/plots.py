@@ -1,6 +1,6 @@
 """Interactive figures for the book (plotly), drawn offline.
 
-:func:`setup_book_plotting` makes figures render in the built HTML without a CDN: plotly.js ships once in the
+:func:`setup_book_page` makes figures render in the built HTML without a CDN: plotly.js ships once in the
 book's ``_static/`` and every figure is emitted as an HTML ``<div>`` that uses it (myst-nb drops plotly 7's default
 mime type, so without this the figures vanish).
 
@@ -14,8 +14,15 @@ import pandas as pd
 SOURCE_COLOURS = {"speech": "#1f77b4", "music": "#d62728", "noise": "#7f7f7f"}
 
 
-def setup_book_plotting() -> None:
-    """Render plotly figures as HTML divs that use the page's own plotly.js (works in Jupyter and in the book)."""
+def setup_book_page() -> None:
+    """The hidden first cell of every chapter: plotly figures as HTML divs that use the page's own plotly.js (in
+    Jupyter and in the book), and no tqdm notebook warning in the page.
+
+    ``tqdm.auto`` (imported by librosa and others) warns "IProgress not found" in a kernel without ipywidgets; the
+    chapters turn their progress bars off, so the warning says nothing to a reader and is silenced here.
+    """
+    import warnings
+
     import plotly.io as pio
     from plotly.io._base_renderers import HtmlRenderer
 
@@ -26,6 +33,7 @@ def setup_book_plotting() -> None:
     pio.renderers["book"] = OfflineDivRenderer()
     pio.renderers.default = "book+plotly_mimetype"  # the div for HTML, the mime bundle for JupyterLab
     pio.templates.default = "plotly_white"
+    warnings.filterwarnings("ignore", message="IProgress not found")
 
 
 def spectrogram_figure(mel: np.ndarray, hop_seconds: float = 0.01, title: str = "",
@@ -229,7 +237,9 @@ def learning_curves_figure(metrics: dict, panels: dict, x: str = "step"):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    figure = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels.values()), horizontal_spacing=0.08)
+    # Side by side, each title gets a third of a page: wrap it rather than let neighbours overlap.
+    titles = [wrap(title, max(16, 75 // len(panels))) for title in panels.values()]
+    figure = make_subplots(rows=1, cols=len(panels), subplot_titles=titles, horizontal_spacing=0.08)
     for index, (name, frame) in enumerate(metrics.items()):
         colour = METHOD_COLOURS[index % len(METHOD_COLOURS)]
         for col, column in enumerate(panels, start=1):
@@ -238,8 +248,18 @@ def learning_curves_figure(metrics: dict, panels: dict, x: str = "step"):
                                             showlegend=col == 1,
                                             line=dict(color=colour, width=1.5)), row=1, col=col)
     figure.update_xaxes(title_text="optimizer step" if x == "step" else "seconds of training")
-    figure.update_layout(height=360, legend=dict(orientation="h", y=-0.25), margin=dict(l=50, r=20, t=50, b=40))
+    lines = max(title.count("<br>") + 1 for title in titles)
+    figure.update_annotations(font_size=13)  # the subplot titles
+    figure.update_layout(height=340 + 18 * lines, legend=dict(orientation="h", y=-0.25),
+                         margin=dict(l=50, r=20, t=30 + 18 * lines, b=40))
     return figure
+
+
+def wrap(text: str, width: int) -> str:
+    """``text`` broken into lines of at most ``width`` characters with ``<br>`` (plotly's line break)."""
+    import textwrap
+
+    return "<br>".join(textwrap.wrap(text, width)) or text
 
 
 def horizon_figure(table: pd.DataFrame, metric: str = "top1", title: str = "", chance: float | None = None,

@@ -51,14 +51,15 @@ def check_waveform(audio: np.ndarray, name: str = "audio", allow_silent: bool = 
     if audio.ndim != 1:
         raise AudioError(f"{name}: expected mono 1-D audio, got shape {audio.shape}; use load_audio() to downmix")
     if audio.size == 0:
-        raise AudioError(f"{name}: the audio is empty (0 samples); remove the file from the corpus or re-export it")
+        raise AudioError(f"{name}: the audio is empty (0 samples); re-export it, or leave it out")
     if not np.all(np.isfinite(audio)):
         bad = int(np.sum(~np.isfinite(audio)))
         raise AudioError(f"{name}: {bad} samples are NaN or infinite; the file is damaged, re-export or remove it")
     audio = audio.astype(np.float32, copy=False)
     peak = float(np.max(np.abs(audio)))
     if peak == 0.0 and not allow_silent:
-        raise AudioError(f"{name}: the audio is digital silence; there is nothing to learn from, remove it")
+        raise AudioError(f"{name}: the audio is digital silence (every sample is 0); there is nothing to hear or "
+                         "learn from: record or export it again, or leave it out")
     if peak > 1.0:
         raise AudioError(f"{name}: samples reach {peak:.2f}, outside [-1, 1]; normalise float audio before use")
     if np.mean(np.abs(audio) >= 0.999) > 0.01:
@@ -80,7 +81,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, allow_si
 
     path = Path(path)
     if not path.exists():
-        raise AudioError(f"{path}: no such file")
+        raise AudioError(f"{path}: no such file; check the path")
     try:
         audio, file_rate = sf.read(path, dtype="float32", always_2d=True)
     except Exception as error:  # libsndfile's errors are RuntimeError / LibsndfileError

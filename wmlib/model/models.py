@@ -68,7 +68,7 @@ class ModelConfig:
     # DreamerV3 uses 1 free nat beside a reconstruction loss *summed* over every pixel; our losses are means of a
     # few terms, so the same KL weighs far more.  At 1 nat the contrastive RSSM reached top-1 0.245 at 400 steps on
     # the default corpus (horizon 1); at 5 nats 0.364, with horizons 4 and 8 unchanged; at 16 nats 0.391, but the
-    # prior, untrained below the clip, imagined worse from 4 tokens ahead (0.073 vs 0.111).  See the README.
+    # prior, untrained below the clip, imagined worse from 4 tokens ahead (0.073 vs 0.111).  See bench/README.md.
     free_nats: float = 5.0
     # transformer (dynamics and masked autoencoder)
     n_layers: int = 4

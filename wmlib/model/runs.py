@@ -48,7 +48,7 @@ TRAINING: dict[str, dict] = {
     # The tests' book: seconds.
     "tiny": dict(preset="tiny", seq_len=32, batch_size=8, steps=60, lr=1e-3, warmup=10, checkpoint_every=20,
                  log_every=5),
-    # The book: the default model in about 8 minutes on a 2-core CPU (measured in the README).
+    # The book: the default model in about 8 minutes on a 2-core CPU (measured in bench/README.md).
     "default": dict(preset="default", seq_len=64, batch_size=16, steps=1300, lr=1e-3, warmup=100),
     # GPUs: a starting point, never run here (no GPU was available).
     "large": dict(preset="large", seq_len=256, batch_size=64, steps=50_000, lr=5e-4, warmup=1000),
