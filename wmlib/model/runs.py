@@ -122,6 +122,8 @@ def locate_model(model: str | os.PathLike | None = None, profile: str | None = N
     """
     model = DEFAULT_MODEL if model is None else model
     root = runs_root(profile)
+    if str(model) not in MODELS and Path(model).is_dir():
+        return Path(model).resolve().name, Path(model)
     if str(model) in MODELS or (root / str(model)).is_dir():
         name, directory = str(model), root / str(model)
         if not (directory / MODEL_FILE).is_file():
@@ -129,8 +131,6 @@ def locate_model(model: str | os.PathLike | None = None, profile: str | None = N
             raise CheckpointError(f"model {name!r} is not trained yet (no {MODEL_FILE} in {directory}): train it "
                                   f"with `{command}`" + (" or `make book`" if name in BOOK_MODELS else ""))
         return name, directory
-    if Path(model).is_dir():
-        return Path(model).name, Path(model)
     trained = sorted(path.name for path in root.glob("*") if (path / MODEL_FILE).is_file()) if root.is_dir() else []
     raise UnknownModelError(f"unknown model {str(model)!r}: give a named model ({', '.join(MODELS)}), a trained run "
                             f"of {root} ({', '.join(trained) or 'none yet'}) or a run directory")
