@@ -56,6 +56,9 @@ def test_encode_a_minute(overrides, tmp_path):
     model = build_model(ModelConfig.preset("tiny", **overrides)).eval()
     expected = model.features(torch.as_tensor(audio_tokens(audio))[None])
     assert set(encoding.latents) <= set(expected) and "embedding" in encoding.latents
+    if overrides.get("architecture") != "masked_autoencoder":  # every world model: the parts the README names
+        assert {"embedding", "feature", "prior_feature", "prior"} <= set(encoding.latents)
+        assert ("deter" in encoding.latents) == (overrides["dynamics"] == "rssm")  # the transformer's is its feature
     for part, latent in encoding.latents.items():
         assert latent.shape == (1500, expected[part].shape[-1]) and np.isfinite(latent).all()
         np.testing.assert_allclose(latent, expected[part][0].numpy(), atol=1e-5)

@@ -125,10 +125,11 @@ def encode(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, model: str | os.Pa
     with torch.no_grad():
         parts = network.features(torch.as_tensor(tokens, device=device)[None])  # (1, T, ·) each
     latents, seen = {}, set()
-    for part, value in parts.items():
-        if id(value) not in seen:  # the transformer's deter is its feature: written once
-            seen.add(id(value))
-            latents[part] = value[0].float().cpu().numpy()
+    order = ["embedding", "feature", "prior_feature", "prior"]  # then deter, stoch (RSSM), layer_* (MAE)
+    for part in sorted(parts, key=lambda name: order.index(name) if name in order else len(order)):
+        if id(parts[part]) not in seen:  # the transformer's deter is its feature: written once, as feature
+            seen.add(id(parts[part]))
+            latents[part] = parts[part][0].float().cpu().numpy()
     config = FeatureConfig()
     token_ms = config.token_samples / config.sample_rate * 1000
     info = {"model": name, "checkpoint": str(path), "step": int(step) if str(step).isdigit() else step,
