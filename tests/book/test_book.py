@@ -99,10 +99,9 @@ def test_the_checks_can_fail():
         assert_math_typeset(dollars, "page")
 
 
-@pytest.mark.parametrize("cell, fails", [("print('fine')", False), ("raise RuntimeError('this cell fails')", True)])
-def test_a_failing_cell_fails_the_build(tmp_path, cell, fails):
-    """The same minimal book builds with a good cell and fails with a raising one (raise_on_error works)."""
-    book = tmp_path / "book"
+def minimal_book(root: Path, cell: str) -> Path:
+    """A book of one chapter holding ``cell``, with the real book's configuration."""
+    book = root / "book"
     (book / "chapters").mkdir(parents=True)
     shutil.copy(BOOK_ROOT / "_config.yml", book)
     (book / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: chapters/broken\n")
@@ -110,9 +109,34 @@ def test_a_failing_cell_fails_the_build(tmp_path, cell, fails):
     header = (BOOK_ROOT / "chapters" / "01_sound_as_tokens.md").read_text().split("---")[1]
     (book / "chapters" / "broken.md").write_text(
         f"---{header}---\n\n# Broken\n\n```{{code-cell}} ipython3\n{cell}\n```\n")
+    return book
+
+
+@pytest.mark.parametrize("cell, fails", [("print('fine')", False), ("raise RuntimeError('this cell fails')", True)])
+def test_a_failing_cell_fails_the_build(tmp_path, cell, fails):
+    """The same minimal book builds with a good cell and fails with a raising one (raise_on_error works)."""
+    book = minimal_book(tmp_path, cell)
     if fails:
         with pytest.raises(subprocess.CalledProcessError):
             build_book("tiny", output=tmp_path / "out", source=book, train_models=False)
     else:
         built = build_book("tiny", output=tmp_path / "out", source=book, train_models=False)
         assert (built / "chapters" / "broken.html").exists()
+
+
+def test_a_change_to_wmlib_executes_every_chapter_again(tmp_path, monkeypatch):
+    """An unchanged chapter keeps its cached outputs while wmlib is unchanged, and is executed again when wmlib's
+    code changes (the chapter's text did not: Jupyter Book alone would keep the old outputs)."""
+    from wmlib.book import build
+
+    book = minimal_book(tmp_path, "import os\nprint('value', os.environ['WMLIB_TEST_VALUE'])")
+
+    def built_value(value: str) -> str:
+        monkeypatch.setenv("WMLIB_TEST_VALUE", value)
+        page = build_book("tiny", output=tmp_path / "out", source=book, train_models=False) / "chapters"
+        return BeautifulSoup((page / "broken.html").read_text(), "html.parser").select_one("div.cell_output").text
+
+    assert "value first" in built_value("first")
+    assert "value first" in built_value("second")  # cached: nothing changed that the build can see
+    monkeypatch.setattr(build, "code_fingerprint", lambda: "edited")
+    assert "value third" in built_value("third")  # wmlib changed: executed again

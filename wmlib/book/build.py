@@ -1,8 +1,8 @@
 """Building the Jupyter Book: offline plotly.js, a cache that notices code changes, one call for CLI and tests.
 
 Jupyter Book's execution cache keys on a notebook's text only, so an edit to ``wmlib`` (or another corpus profile)
-would leave stale figures.  :func:`build_book` stamps the cache with a hash of the package's source and the
-profile and clears it when either changes.
+would leave stale figures.  :func:`build_book` stamps the build with a hash of the package's source and the
+profile and, when either changes, clears the caches so that every chapter is executed again.
 
 Used by ``make book`` (``python -m wmlib book``) and by ``tests/test_book.py``.  The chapters read trained models,
 so :func:`build_book` trains them first (:mod:`wmlib.model.runs`); a finished run is found, not retrained.
@@ -70,12 +70,16 @@ def build_book(profile: str | None = None, output: Path | None = None, builder: 
         train_book_models(profile)
         print(f"book models ({profile}) ready in {time.perf_counter() - start:.0f} s")
     output = Path(output or BOOK_ROOT)
-    cache = output / "_build" / ".jupyter_cache"
+    # Both caches go when the code or the profile changed: the executed notebooks (jupyter-cache) and Sphinx's
+    # record of which pages are up to date (.doctrees), without which Sphinx would not even look at a chapter
+    # whose text did not change, and would keep its old outputs.
+    stale = [output / "_build" / ".jupyter_cache", output / "_build" / ".doctrees"]
     stamp = output / "_build" / "wmlib-stamp.json"
     expected = {"code": code_fingerprint(), "profile": profile}
-    if stamp.exists() and json.loads(stamp.read_text()) != expected and cache.exists():
-        print(f"wmlib or the profile changed since the last build: re-executing every chapter ({cache} cleared)")
-        shutil.rmtree(cache)
+    if (not stamp.exists() or json.loads(stamp.read_text()) != expected) and any(p.exists() for p in stale):
+        print("wmlib or the profile changed since the last build: re-executing every chapter")
+        for folder in stale:
+            shutil.rmtree(folder, ignore_errors=True)
     ship_plotly_js(source)
     env = dict(os.environ, WMLIB_PROFILE=profile, PYTHONPATH=str(BOOK_ROOT))
     command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(source), "--builder", builder,
