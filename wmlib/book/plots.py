@@ -70,10 +70,10 @@ def spectrogram_figure(mel: np.ndarray, hop_seconds: float = 0.01, title: str = 
     if pitch is not None and len(pitch):
         figure.add_trace(go.Scatter(x=pitch["time_s"], y=pitch["mel_bin"], mode="lines", name="f0 label",
                                     line=dict(color="cyan", width=2), connectgaps=False))
-    title = wrap(title, 60)  # a sentence as title: wrapped, clear of the toolbar at a laptop's page width
+    title = wrap(title, 45)  # a sentence as title: wrapped, clear of the toolbar at a laptop's page width
     lines = title.count("<br>") + 1
-    figure.update_layout(title=title, xaxis_title="time (s)", yaxis_title="mel bin", height=310 + 20 * lines,
-                         margin=dict(l=50, r=20, t=30 + 20 * lines, b=40), showlegend=False)
+    figure.update_layout(title=title, xaxis_title="time (s)", yaxis_title="mel bin", height=320 + 22 * lines,
+                         margin=dict(l=50, r=20, t=40 + 22 * lines, b=40), showlegend=False)
     figure.update_yaxes(range=[-0.5, mel.shape[0] + 4])
     return figure
 
