@@ -53,6 +53,10 @@ def parser() -> argparse.ArgumentParser:
                         help="a named model (default: the book's default model), a run directory or a "
                              "checkpoints/step-* directory")
     encode.add_argument("--profile", default=None, help=f"the profile the named model was trained on; {PROFILE_HELP}")
+    encode.add_argument("--context", type=int, default=None, metavar="TOKENS",
+                        help="the most tokens the transformer reads at once; longer audio is read in windows of this "
+                             "length overlapping by half (default: the window it was trained on, 64 tokens = 2.56 s "
+                             "for the book's models; at most 511)")
     encode.add_argument("-o", "--output", default=None, metavar="OUT.npz",
                         help="where to write the latents (default: AUDIO_FILE with the suffix .latents.npz)")
     book = commands.add_parser("book", help="train the book's models (once), execute every chapter, build the HTML")
@@ -158,10 +162,11 @@ def is_usage_error(error: Exception, command: str) -> bool:
         return True
     if command in ("train", "evaluate", "encode"):  # these have imported the model stage already
         from wmlib.model.checkpoints import CheckpointError
+        from wmlib.model.encode import ContextError
         from wmlib.model.runs import UnknownModelError
 
-        return isinstance(error, (CheckpointError, UnknownModelError)) or (command == "train"
-                                                                           and isinstance(error, ValueError))
+        return isinstance(error, (CheckpointError, UnknownModelError, ContextError)) or (
+            command == "train" and isinstance(error, ValueError))
     return False
 
 
@@ -224,7 +229,7 @@ def _encode(args) -> None:
         audio = load_audio(path)
     for warning in caught:
         print(f"note: {warning.message}", file=sys.stderr)
-    encoding = encode(audio, model=args.model, profile=args.profile)
+    encoding = encode(audio, model=args.model, profile=args.profile, context=args.context)
     encoding.save(output)
     print(f"{path}: {encoding.summary()} -> {output}")
 

@@ -29,12 +29,14 @@ def a_minute(rate: int = RATE, channels: int = 1, seconds: float = 60.0) -> np.n
     return mono.astype(np.float32) if channels == 1 else np.stack([mono] * channels, 1).astype(np.float32)
 
 
-def make_run(directory: Path, **overrides) -> Path:
-    """A run directory holding an untrained tiny model (the plumbing is what is tested here)."""
+def make_run(directory: Path, seq_len: int | None = None, **overrides) -> Path:
+    """A run directory holding an untrained tiny model (the plumbing is what is tested here), trained on windows
+    of ``seq_len`` tokens as its config.json says (none: no training section)."""
     config = ModelConfig.preset("tiny", **overrides)
     torch.manual_seed(0)
     save_weights(directory / "model.safetensors", build_model(config), config, step=0)
-    (directory / "config.json").write_text(json.dumps({"model": config.to_dict()}))
+    record = {"model": config.to_dict()} | ({"train": {"seq_len": seq_len}} if seq_len else {})
+    (directory / "config.json").write_text(json.dumps(record))
     return directory
 
 
@@ -65,6 +67,31 @@ def test_encode_a_minute(overrides, tmp_path):
     assert encoding.info["duration_s"] == pytest.approx(60.0) and encoding.info["step"] == 0
     saved = Encoding.load(encoding.save(tmp_path / "out.npz"))
     assert saved.info == encoding.info and saved.latents.keys() == encoding.latents.keys()
+
+
+@pytest.mark.parametrize("overrides", [{"dynamics": "transformer"}, {"architecture": "masked_autoencoder"},
+                                       {"dynamics": "rssm"}])
+def test_encode_reads_windows_of_the_training_length(overrides, tmp_path):
+    """By default a recording is read in windows of the length the model was trained on; ``context`` overrides it
+    within the positions the model has; the RSSM reads everything at once."""
+    run = make_run(tmp_path / "run", seq_len=16, **overrides)
+    audio = a_minute(seconds=4.0)  # 100 tokens
+    torch.manual_seed(0)
+    model = build_model(ModelConfig.preset("tiny", **overrides)).eval()
+    tokens = torch.as_tensor(audio_tokens(audio))[None]
+    rssm = overrides.get("dynamics") == "rssm"
+    for context, expected_context in ((None, 16), (40, 40)):
+        encoding = encode(audio, RATE, model=str(run), context=context)
+        assert encoding.info["context_tokens"] == (None if rssm else expected_context)
+        expected = model.features(tokens, context=None if rssm else expected_context)
+        np.testing.assert_allclose(encoding.latents["embedding"], expected["embedding"][0].numpy(), atol=1e-5)
+        key = "feature" if "feature" in encoding.latents else "layer_1"
+        np.testing.assert_allclose(encoding.latents[key], expected[key][0].numpy(), atol=1e-5)
+    if not rssm:  # the window makes a difference (all 100 tokens at once differ), and one too long is refused
+        whole = model.features(tokens)
+        assert not np.allclose(encoding.latents[key], whole[key][0].numpy(), atol=1e-5)
+        with pytest.raises(ValueError, match="out of range"):
+            encode(audio, RATE, model=str(run), context=1000)
 
 
 def test_encode_converts_channels_and_rate_with_a_warning(transformer_run):

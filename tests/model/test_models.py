@@ -169,30 +169,33 @@ def test_transformer_imagines_past_max_len():
     assert imagined["embedding"].shape == (2, 10, model.config.embed_dim)
 
 
-@pytest.mark.parametrize("length", [15, 16, 40, 57])
-def test_transformer_observes_any_length_in_overlapping_windows(length):
-    """Past ``max_len`` the transformer reads overlapping windows: each token's prior feature and feature equal
-    those of a window that ends at it and holds at least half a window of its past (or all of it)."""
+@pytest.mark.parametrize("length, context", [(15, None), (16, None), (40, None), (57, None), (40, 6), (9, 8)])
+def test_transformer_observes_any_length_in_overlapping_windows(length, context):
+    """Past its context (``max_len - 1`` or less) the transformer reads overlapping windows: each token's prior
+    feature and feature equal those of a window that ends at it and holds at least half a window of its past (or
+    all of it)."""
     torch.manual_seed(0)
     model = build_model(tiny(dynamics="transformer", max_len=16)).eval()
     tokens = random_tokens(2, length)
-    observed = model.observe(tokens)
+    observed = model.observe(tokens, context=context)
     assert observed["feature"].shape == (2, length, model.config.d_model)
-    window = model.config.max_len - 1
+    window = context or model.config.max_len - 1
     embeddings = model.encoder(tokens)
     for t in range(length):
         for key, seen in (("prior_feature", t), ("feature", t + 1)):  # tokens the output has seen
-            context = min(seen, window // 2 + 1)  # at least this much of its past
+            least = min(seen, window // 2 + 1)  # at least this much of its past
             matches = []
-            for start in range(max(0, seen - window), seen - context + 1):
+            for start in range(max(0, seen - window), seen - least + 1):
                 run = model.dynamics._run(embeddings[:, start : start + window])  # (B, L + 1, d)
                 if seen - start < run.shape[1]:
                     matches.append(torch.allclose(observed[key][:, t], run[:, seen - start], atol=1e-5))
             assert any(matches), (key, t)
-    short = model.observe(tokens[:, :window])  # a sequence within max_len is read whole, as before
+    short = model.observe(tokens[:, :window], context=context)  # within the context: read whole, as before
     torch.testing.assert_close(short["feature"], model.dynamics._run(embeddings[:, :window])[:, 1:])
     if length > window:
         torch.testing.assert_close(observed["feature"][:, :window], short["feature"])
+    with pytest.raises(AssertionError, match="context"):
+        model.observe(tokens, context=model.config.max_len)  # past the positions
 
 
 def test_sliding_windows_cover_every_position_once():

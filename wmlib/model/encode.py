@@ -14,9 +14,9 @@ From Python::
 The parts are those of ``model.features`` (:meth:`wmlib.model.models.WorldModel.features`): ``embedding`` (the
 token encoder), ``feature`` (the state after token t), ``prior_feature`` (the state before it: the prediction),
 ``prior`` (the predicted embedding, or the RSSM's prior probabilities), and for the RSSM ``deter`` (``h_t``) and
-``stoch`` (the posterior's probabilities).  Long recordings are fine: the RSSM runs through them as they are and
-the transformer reads them in overlapping windows of its maximum context (:meth:`~wmlib.model.models.
-TransformerDynamics.observe`).
+``stoch`` (the posterior's probabilities).  Long recordings are fine: the RSSM runs through them as they are; the
+transformer reads them in windows of the length it was trained on, overlapping by half, so that every token sees at
+least half a window of its past (:meth:`wmlib.model.models.TransformerDynamics.observe`; ``context`` changes it).
 
 Used by ``python -m wmlib encode``; the analyses read latents of the corpus the same way.
 """
@@ -32,6 +32,10 @@ import numpy as np
 from wmlib.data.audio import SAMPLE_RATE, AudioError, check_waveform, resample, to_mono
 from wmlib.data.features import FeatureConfig, log_mel, to_tokens, token_count
 from wmlib.data.files import atomic_write
+
+
+class ContextError(ValueError):
+    """A context window the model cannot read (longer than its positions, or shorter than two tokens)."""
 
 
 @dataclass
@@ -51,8 +55,10 @@ class Encoding:
     def summary(self) -> str:
         """One line: tokens, duration, model, and the parts with their sizes."""
         parts = ", ".join(f"{name} {array.shape[1]}" for name, array in self.latents.items())
+        context = self.info.get("context_tokens")
+        windows = f", windows of {context} tokens" if context and context < len(self.timestamps_ms) else ""
         return (f"{len(self.timestamps_ms)} tokens ({self.info.get('duration_s', 0):.1f} s) through "
-                f"{self.info.get('model', '?')} (step {self.info.get('step', '?')}): {parts}")
+                f"{self.info.get('model', '?')} (step {self.info.get('step', '?')}{windows}): {parts}")
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write an ``.npz`` (loads without pickle): ``timestamps_ms``, one array per part, and ``info`` (JSON)."""
@@ -92,7 +98,7 @@ def audio_tokens(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, config: Feat
 
 
 def encode(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, model: str | os.PathLike | None = None,
-           profile: str | None = None, device: str = "cpu") -> Encoding:
+           profile: str | None = None, context: int | None = None, device: str = "cpu") -> Encoding:
     """Per-token latents of every part of a trained model for a recording of any length.
 
     Args:
@@ -101,6 +107,10 @@ def encode(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, model: str | os.Pa
         model: a named model (:data:`wmlib.model.runs.MODELS`; default the book's default model), a run
             directory, or a ``checkpoints/step-*`` directory.
         profile: the profile a named model was trained on (default: ``$WMLIB_PROFILE`` or ``default``).
+        context: the most tokens the transformer (and the masked autoencoder) reads at once; a longer recording is
+            read in windows of this length that overlap by half.  Default: the window the model was trained on
+            (``seq_len`` in its ``config.json``, 64 tokens = 2.56 s for the book's models), since its positions
+            past that were never trained; at most ``max_len - 1``.  The RSSM reads any length at once.
         device: where to run the model.
 
     Returns:
@@ -120,10 +130,18 @@ def encode(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, model: str | os.Pa
     name, path = locate_model(model, profile)
     tokens = audio_tokens(audio, sample_rate)  # (T, M, F)
     network, model_config = load_model(path, device)
-    weights, _ = resolve_checkpoint(path)
+    weights, config_path = resolve_checkpoint(path)
     step = read_safetensors(weights)[1].get("step", "?")
+    if context is None:  # the window it was trained on
+        context = json.loads(config_path.read_text()).get("train", {}).get("seq_len")
+    if context is not None:
+        limit = model_config.max_len - (model_config.architecture == "world_model")
+        if not 2 <= context <= limit:
+            raise ContextError(f"a context of {context} tokens is out of range: give 2..{limit} tokens for this model")
+    if model_config.architecture == "world_model" and model_config.dynamics == "rssm":
+        context = None  # recurrent: every token sees the whole past
     with torch.no_grad():
-        parts = network.features(torch.as_tensor(tokens, device=device)[None])  # (1, T, ·) each
+        parts = network.features(torch.as_tensor(tokens, device=device)[None], context=context)  # (1, T, ·) each
     latents, seen = {}, set()
     order = ["embedding", "feature", "prior_feature", "prior"]  # then deter, stoch (RSSM), layer_* (MAE)
     for part in sorted(parts, key=lambda name: order.index(name) if name in order else len(order)):
@@ -135,5 +153,5 @@ def encode(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, model: str | os.Pa
     info = {"model": name, "checkpoint": str(path), "step": int(step) if str(step).isdigit() else step,
             "architecture": model_config.architecture, "dynamics": model_config.dynamics,
             "objective": model_config.objective, "duration_s": max(np.shape(audio)) / sample_rate, "token_ms": token_ms,
-            "input_sample_rate": sample_rate}
+            "context_tokens": context, "input_sample_rate": sample_rate}
     return Encoding(latents, (np.arange(len(tokens)) + 0.5) * token_ms, info)

@@ -501,18 +501,21 @@ class TransformerDynamics(nn.Module):
         x = torch.cat([self.start.expand(batch, 1, -1).to(x.dtype), x], 1) + self.position[: length + 1]  # (B, L+1, d)
         return self.transformer(x, causal=True)  # (B, L+1, d)
 
-    def observe(self, embeddings: torch.Tensor, sample: bool = True) -> dict:
-        """Features of every token, in one parallel pass (or, past ``max_len``, in overlapping windows).
+    def observe(self, embeddings: torch.Tensor, sample: bool = True, context: int | None = None) -> dict:
+        """Features of every token, in one parallel pass (or, past ``context`` tokens, in overlapping windows).
 
-        A sequence of up to ``max_len - 1`` tokens is read whole: token t sees every token before it.  A longer one
-        (a reader's own minute of audio) is read in windows of ``max_len - 1`` tokens, each starting afresh from the
-        start position, that overlap by half (:func:`sliding_windows`): every token is read in the window that
-        gives it the most context, so it sees at least the ``(max_len - 1) // 2 + 1`` tokens before it (the whole
-        past when there are fewer) and at most ``max_len - 1`` (256 and 511 tokens, 10 and 20 s, by default).
+        A sequence of up to ``context`` tokens is read whole: token t sees every token before it.  A longer one (a
+        reader's own minute of audio) is read in windows of ``context`` tokens, each starting afresh from the start
+        position, that overlap by half (:func:`sliding_windows`): every token is read in the window that gives it
+        the most context, so it sees at least the ``context // 2 + 1`` tokens before it (the whole past when there
+        are fewer) and at most ``context``.  The default, ``max_len - 1``, is the most the positions allow (256 to
+        511 tokens, 10 to 20 s); a model trained on shorter windows has learned only their positions, which is why
+        :func:`wmlib.model.encode.encode` reads a recording in windows of the length the model was trained on.
 
         Args:
             embeddings: ``(B, T, E)``, any ``T``.
             sample: ignored (the transformer is deterministic); kept so both dynamics share a signature.
+            context: the most tokens a window holds, ``1 .. max_len - 1`` (default ``max_len - 1``).
 
         Returns:
             Dict: ``feature`` ``(B, T, d)`` (seen tokens <= t; also under ``deter``), ``prior_feature`` ``(B, T, d)``
@@ -521,7 +524,9 @@ class TransformerDynamics(nn.Module):
         assert embeddings.ndim == 3 and embeddings.shape[-1] == self.config.embed_dim, (
             f"embeddings must be (batch, time, {self.config.embed_dim}), got {tuple(embeddings.shape)}")
         batch, length, _ = embeddings.shape
-        window = self.config.max_len - 1
+        window = self.config.max_len - 1 if context is None else context
+        assert 1 <= window <= self.config.max_len - 1, (
+            f"context must lie in 1..{self.config.max_len - 1} tokens (max_len - 1), got {context}")
         if length <= window:
             outputs = self._run(embeddings)  # (B, T+1, d)
         else:  # output g has seen tokens < g; window w yields outputs starts[w] + (keep[w] .. keep[w+1])
@@ -698,16 +703,18 @@ class WorldModel(nn.Module):
 
     # -- running the model --------------------------------------------------------------------------------------
 
-    def observe(self, tokens: torch.Tensor, sample: bool | None = None) -> dict:
-        """Encode and run the dynamics over ``tokens`` ``(B, T, M, F)`` in dB.
+    def observe(self, tokens: torch.Tensor, sample: bool | None = None, context: int | None = None) -> dict:
+        """Encode and run the dynamics over ``tokens`` ``(B, T, M, F)`` in dB, any ``T``.
 
         Returns the dynamics' dict (see :meth:`RSSM.observe`, :meth:`TransformerDynamics.observe`) plus
-        ``embedding`` ``(B, T, E)``.  ``sample`` defaults to ``self.training``.
+        ``embedding`` ``(B, T, E)``.  ``sample`` defaults to ``self.training``.  ``context``: the transformer's
+        window (:meth:`TransformerDynamics.observe`); the RSSM reads any length as it is and ignores it.
         """
         check_tokens(tokens, self.config)
         sample = self.training if sample is None else sample
         embedding = self.encoder(tokens)  # (B, T, E)
-        return {"embedding": embedding, **self.dynamics.observe(embedding, sample=sample)}
+        options = {"context": context} if self.config.dynamics == "transformer" else {}
+        return {"embedding": embedding, **self.dynamics.observe(embedding, sample=sample, **options)}
 
     def imagine(self, context_tokens: torch.Tensor, horizon: int, sample: bool | None = None) -> dict:
         """Observe ``context_tokens`` ``(B, T, M, F)`` (T >= 1), then imagine ``horizon`` tokens open-loop.
@@ -793,15 +800,16 @@ class WorldModel(nn.Module):
     # -- latents for analyses -----------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def features(self, tokens: torch.Tensor) -> dict:
+    def features(self, tokens: torch.Tensor, context: int | None = None) -> dict:
         """Per-token latents for probes and RSA (deterministic: posterior and prior modes, no sampling).
 
-        Returns a dict of ``(B, T, ·)`` tensors: ``embedding`` (encoder), ``deter`` (RSSM ``h_t``, seen tokens < t;
-        transformer output after token t), ``prior`` (RSSM prior probabilities ``(B, T, S*C)``; transformer predicted
+        Any length; ``context`` is the transformer's window (:meth:`TransformerDynamics.observe`).  Returns a dict
+        of ``(B, T, ·)`` tensors: ``embedding`` (encoder), ``deter`` (RSSM ``h_t``, seen tokens < t; transformer
+        output after token t), ``prior`` (RSSM prior probabilities ``(B, T, S*C)``; transformer predicted
         embedding of token t), ``feature`` and ``prior_feature``; the RSSM adds ``stoch`` (posterior
         probabilities ``(B, T, S*C)``).
         """
-        observed = self.observe(tokens, sample=False)
+        observed = self.observe(tokens, sample=False, context=context)
         latents = {key: observed[key] for key in ("embedding", "deter", "feature", "prior_feature")}
         if self.config.dynamics == "rssm":
             latents["stoch"] = observed["post_logits"].exp().flatten(-2)  # (B, T, S*C)
@@ -955,16 +963,17 @@ class MaskedAutoencoder(nn.Module):
         return loss, metrics
 
     @torch.no_grad()
-    def features(self, tokens: torch.Tensor) -> dict:
+    def features(self, tokens: torch.Tensor, context: int | None = None) -> dict:
         """Per-token embeddings without masking: ``embedding`` (last layer) and ``layer_1..layer_n``, ``(B, T, d)``.
 
-        Any length: past ``max_len`` tokens the sequence is read in windows of ``max_len`` that overlap by half,
-        each token in the window whose centre is nearest (:func:`sliding_windows`), so that it sees at least a
-        quarter window on either side (all there is, near the ends).
+        Any length: past ``context`` tokens (default ``max_len``) the sequence is read in windows of ``context``
+        that overlap by half, each token in the window whose centre is nearest (:func:`sliding_windows`), so that
+        it sees at least a quarter window on either side (all there is, near the ends).
         """
         check_tokens(tokens, self.config)
         batch, length = tokens.shape[:2]
-        window = self.config.max_len
+        window = self.config.max_len if context is None else context
+        assert 2 <= window <= self.config.max_len, f"context must lie in 2..{self.config.max_len}, got {context}"
         if length <= window:
             outputs = self.encode(tokens)
         else:
