@@ -4,7 +4,7 @@ Jupyter Book's execution cache keys on a notebook's text only, so an edit to ``w
 would leave stale figures.  :func:`build_book` stamps the build with a hash of the package's source and the
 profile and, when either changes, clears the caches so that every chapter is executed again.
 
-Used by ``make book`` (``python -m wmlib book``) and by ``tests/test_book.py``.  The chapters read trained models,
+Used by ``make book`` (``python -m wmlib book``) and by ``tests/book/test_book.py``.  The chapters read trained models,
 so :func:`build_book` trains them first (:mod:`wmlib.model.runs`); a finished run is found, not retrained.
 """
 from __future__ import annotations

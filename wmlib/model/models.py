@@ -555,7 +555,7 @@ class TransformerDynamics(nn.Module):
         """Autoregressive open-loop imagination: predict the next embedding, feed it back, repeat.
 
         With a key-value cache each imagined token costs one position, not a run over the whole window; the
-        result equals re-running the window (``tests/test_models.py`` checks it).  A window that would outgrow
+        result equals re-running the window (``tests/model/test_models.py`` checks it).  A window that would outgrow
         ``max_len`` is re-run at every step instead, keeping its most recent embeddings (as nanoGPT's
         ``generate`` does).  No dropout is applied here.
 
@@ -642,7 +642,7 @@ def gather_targets(targets: torch.Tensor) -> tuple[torch.Tensor, int]:
 
     Each rank holds its slice of the global batch; InfoNCE against the gathered targets scores every prediction
     against the same candidates as one process with the whole batch, and the gradients that flow back through
-    the gather (summed over ranks), averaged by DDP, are that one process's (``tests/test_train.py``).  Without a
+    the gather (summed over ranks), averaged by DDP, are that one process's (``tests/model/test_train.py``).  Without a
     process group: ``(targets, 0)``.
     """
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:

@@ -101,7 +101,7 @@ class RSSMLoop(torch.autograd.Function):
     Step ``t``: ``[gates | posterior hidden] = W h_t + step_bias_t`` (the bias holds the embedding's share);
     posterior logits (LayerNorm, SiLU, Linear); unimix probabilities; the sample (``argmax(probs / noise)``); the
     GRU update from the gates plus the sample's rows of ``W_z``.  Values and every gradient equal the loop written
-    with ordinary autograd (``tests/test_models.py``).
+    with ordinary autograd (``tests/model/test_rssm_loop.py``).
 
     Inputs: ``step_bias`` ``(T, B, 3D + hidden)``; the weights of ``from_deter``, ``posterior_out`` and
     ``gru_from_stoch``; the posterior LayerNorm weight and bias; the posterior output bias; the GRU LayerNorm
