@@ -201,14 +201,10 @@ def _train(args) -> None:
 
 
 def _evaluate(args) -> None:
-    from pathlib import Path
-
     from wmlib.model.evaluate import evaluate_runs
-    from wmlib.model.runs import BOOK_MODELS, DEFAULT_MODEL, runs_root
+    from wmlib.model.runs import BOOK_MODELS, DEFAULT_MODEL, locate_model
 
-    root = runs_root(args.profile)
-    names = args.runs or BOOK_MODELS
-    run_dirs = {Path(name).name: (Path(name) if Path(name).is_dir() else root / name) for name in names}
+    run_dirs = dict(locate_model(name, args.profile) for name in args.runs or BOOK_MODELS)
     control = DEFAULT_MODEL if DEFAULT_MODEL in run_dirs else "all"
     table = evaluate_runs(args.profile, run_dirs, tuple(args.horizons), random_init=control)
     print(table.round(3).to_string(index=False))

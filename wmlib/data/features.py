@@ -173,6 +173,15 @@ def token_count(audio_samples: int, config: FeatureConfig = FeatureConfig()) -> 
     return audio_samples // config.token_samples
 
 
+def waveform_tokens(audio: np.ndarray, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
+    """A mono waveform at ``config.sample_rate`` -> its whole tokens ``(T, n_mels, frames_per_token)`` in dB.
+
+    The one tokenization of ``wmlib``: the corpus (:func:`tokenize_utterance`) and a reader's own audio
+    (:func:`wmlib.model.encode.encode`) both pass through it.
+    """
+    return to_tokens(log_mel(audio, config), config)[: token_count(len(audio), config)]
+
+
 def energy_db(audio: np.ndarray, count: int, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
     """RMS energy of each token's samples, in dB re full scale (floor -100 dB)."""
     import librosa
@@ -239,8 +248,7 @@ def tokenize_utterance(corpus: Corpus, utterance: pd.Series, config: FeatureConf
     import librosa
 
     audio = corpus.audio(utterance["utt_id"])
-    count = token_count(len(audio), config)
-    tokens = to_tokens(log_mel(audio, config), config)[:count]
+    tokens = waveform_tokens(audio, config)
     count = len(tokens)
     starts = np.arange(count) * config.token_samples / config.sample_rate
     ends = starts + config.token_samples / config.sample_rate

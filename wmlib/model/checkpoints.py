@@ -93,13 +93,8 @@ def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: di
         save_file(tensors, str(tmp), metadata=metadata)
 
 
-def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Tensors and metadata of a safetensors file, checked against the content hash written with it.
-
-    Raises:
-        CheckpointError: the file does not exist.
-        CheckpointCorruptError: the header does not parse, the file is truncated, or the content hash differs.
-    """
+def _read(path: str | os.PathLike, tensors: bool) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Metadata, and the tensors if asked, of a safetensors file; the errors of :func:`read_safetensors`."""
     from safetensors import safe_open
 
     path = Path(path)
@@ -108,17 +103,38 @@ def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], 
     try:
         with safe_open(str(path), framework="pt", device="cpu") as handle:
             metadata = dict(handle.metadata() or {})
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+            return {key: handle.get_tensor(key) for key in handle.keys()} if tensors else {}, metadata
     except Exception as error:  # safetensors raises its own SafetensorError (and others) on a bad header
         raise CheckpointCorruptError(
             f"{path}: not a readable safetensors file ({type(error).__name__}: {error}). It is damaged, truncated or "
             "not a checkpoint: delete it and train again (or copy it again from its source)") from error
+
+
+def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file, checked against the content hash written with it.
+
+    Raises:
+        CheckpointError: the file does not exist.
+        CheckpointCorruptError: the header does not parse, the file is truncated, or the content hash differs.
+    """
+    tensors, metadata = _read(path, tensors=True)
     expected = metadata.get("content_sha256")
     if expected is not None and _content_hash(tensors) != expected:
         raise CheckpointCorruptError(
             f"{path}: its tensors do not match the content hash stored in its header: the file was altered after it "
             "was written. Delete it and train again (or copy it again from its source)")
     return tensors, metadata
+
+
+def read_header(path: str | os.PathLike) -> dict[str, str]:
+    """The metadata of a safetensors file (format, step, model config), from its header alone: no tensor is read
+    and no hash computed (:func:`read_safetensors` checks those).
+
+    Raises:
+        CheckpointError: the file does not exist.
+        CheckpointCorruptError: the header does not parse.
+    """
+    return _read(path, tensors=False)[1]
 
 
 def model_state(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from wmlib.data.audio import SAMPLE_RATE, AudioError, check_waveform, resample, to_mono
-from wmlib.data.features import FeatureConfig, log_mel, to_tokens, token_count
+from wmlib.data.features import FeatureConfig, waveform_tokens
 from wmlib.data.files import atomic_write
 
 
@@ -90,11 +90,10 @@ def audio_tokens(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, config: Feat
     if audio.ndim == 2 and audio.shape[0] > audio.shape[1]:  # (samples, channels), as soundfile reads
         audio = audio.T
     audio = check_waveform(resample(to_mono(audio, name), sample_rate, config.sample_rate, name), name)
-    count = token_count(len(audio), config)
-    if count == 0:
+    if len(audio) < config.token_samples:
         raise AudioError(f"{name}: {len(audio) / config.sample_rate * 1000:.0f} ms of audio is shorter than one "
                          f"token ({config.token_samples / config.sample_rate * 1000:.0f} ms); give a longer recording")
-    return to_tokens(log_mel(audio, config), config)[:count]
+    return waveform_tokens(audio, config)
 
 
 def encode(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, model: str | os.PathLike | None = None,
@@ -124,27 +123,28 @@ def encode(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, model: str | os.Pa
     """
     import torch
 
-    from .checkpoints import load_model, read_safetensors, resolve_checkpoint
+    from .checkpoints import load_model, read_header, resolve_checkpoint
     from .runs import locate_model
 
     name, path = locate_model(model, profile)
     tokens = audio_tokens(audio, sample_rate)  # (T, M, F)
     network, model_config = load_model(path, device)
     weights, config_path = resolve_checkpoint(path)
-    step = read_safetensors(weights)[1].get("step", "?")
-    if context is None:  # the window it was trained on
-        context = json.loads(config_path.read_text()).get("train", {}).get("seq_len")
-    if context is not None:
-        limit = model_config.max_len - (model_config.architecture == "world_model")
-        if not 2 <= context <= limit:
-            raise ContextError(f"a context of {context} tokens is out of range: give 2..{limit} tokens for this model")
+    step = read_header(weights).get("step", "?")
     if model_config.architecture == "world_model" and model_config.dynamics == "rssm":
         context = None  # recurrent: every token sees the whole past
+    else:
+        if context is None:  # the window it was trained on
+            context = json.loads(config_path.read_text()).get("train", {}).get("seq_len")
+        # the transformer's start position takes one of its max_len positions; the masked autoencoder has none
+        limit = model_config.max_len - (model_config.architecture == "world_model")
+        if context is not None and not 2 <= context <= limit:
+            raise ContextError(f"a context of {context} tokens is out of range: give 2..{limit} tokens for this model")
     with torch.no_grad():
         parts = network.features(torch.as_tensor(tokens, device=device)[None], context=context)  # (1, T, ·) each
     latents, seen = {}, set()
     order = ["embedding", "feature", "prior_feature", "prior"]  # then deter, stoch (RSSM), layer_* (MAE)
-    for part in sorted(parts, key=lambda name: order.index(name) if name in order else len(order)):
+    for part in sorted(parts, key=lambda key: order.index(key) if key in order else len(order)):
         if id(parts[part]) not in seen:  # the transformer's deter is its feature: written once, as feature
             seen.add(id(parts[part]))
             latents[part] = parts[part][0].float().cpu().numpy()

@@ -473,6 +473,13 @@ def sliding_windows(length: int, window: int, causal: bool) -> tuple[list[int], 
     return starts, bounds
 
 
+def stitch_windows(runs: torch.Tensor, starts: list[int], bounds: list[int]) -> torch.Tensor:
+    """The outputs of windows ``(B, W, L, ...)`` joined into one sequence ``(B, bounds[-1], ...)``: window ``w``
+    gives positions ``bounds[w] .. bounds[w + 1] - 1`` (:func:`sliding_windows`)."""
+    return torch.cat([runs[:, w, first - start : last - start]
+                      for w, (start, first, last) in enumerate(zip(starts, bounds, bounds[1:]))], 1)
+
+
 class TransformerDynamics(nn.Module):
     """A causal transformer over token embeddings (STORM-like), trained in parallel over time.
 
@@ -533,8 +540,7 @@ class TransformerDynamics(nn.Module):
             starts, keep = sliding_windows(length + 1, window + 1, causal=True)
             chunks = torch.stack([embeddings[:, start : start + window] for start in starts], 1)  # (B, W, L, E)
             runs = self._run(chunks.flatten(0, 1)).unflatten(0, (batch, len(starts)))  # (B, W, L+1, d)
-            outputs = torch.cat([runs[:, w, first - start : last - start]
-                                 for w, (start, first, last) in enumerate(zip(starts, keep, keep[1:]))], 1)
+            outputs = stitch_windows(runs, starts, keep)  # (B, T+1, d)
         prior_feature, feature = outputs[:, :-1], outputs[:, 1:]  # (B, T, d) each
         return {"deter": feature, "feature": feature, "prior_feature": prior_feature,
                 "predicted_embedding": self.next_embedding(prior_feature)}
@@ -980,9 +986,7 @@ class MaskedAutoencoder(nn.Module):
             starts, bounds = sliding_windows(length, window, causal=False)
             chunks = torch.stack([tokens[:, start : start + window] for start in starts], 1)  # (B, W, L, M, F)
             runs = [out.unflatten(0, (batch, len(starts))) for out in self.encode(chunks.flatten(0, 1))]  # (B, W, L, d)
-            outputs = [torch.cat([run[:, w, first - start : last - start]
-                                  for w, (start, first, last) in enumerate(zip(starts, bounds, bounds[1:]))], 1)
-                       for run in runs]  # (B, T, d) per layer
+            outputs = [stitch_windows(run, starts, bounds) for run in runs]  # (B, T, d) per layer
         return {"embedding": outputs[-1], **{f"layer_{i}": out for i, out in enumerate(outputs, start=1)}}
 
 
