@@ -14,8 +14,10 @@ The book's models (default profile, 2-core CPU budget):
 
 The two comparison models train for fewer steps (``COMPARISON_STEPS``) than the default model, to keep the book
 build within 20 minutes on a 2-core CPU; the default model keeps a checkpoint at that step too, so the chapter
-compares all three at equal training.  ``rssm-reconstruction`` (classic Dreamer) and ``masked-autoencoder`` are
-named models too, trained on demand (``python -m wmlib train --model NAME``).
+compares all three at equal training.  The book also trains the control ``masked-autoencoder`` ("the old way":
+reconstruct masked tokens; :data:`CONTROL_MODELS`) for the comparison-model budget, for the probing chapters.
+``rssm-reconstruction`` (classic Dreamer) is a named model too, trained on demand
+(``python -m wmlib train --model NAME``).
 """
 from __future__ import annotations
 
@@ -42,6 +44,8 @@ MODELS: dict[str, dict] = {
 
 #: The models ``python -m wmlib book`` trains, in this order.
 BOOK_MODELS = ("transformer-contrastive", "rssm-contrastive", "transformer-reconstruction")
+#: The controls ``python -m wmlib book`` trains after them (for the probing chapters), at the comparison budget.
+CONTROL_MODELS = ("masked-autoencoder",)
 
 #: Per profile: the model preset and the training settings shared by every model of the profile.
 TRAINING: dict[str, dict] = {
@@ -128,8 +132,9 @@ def locate_model(model: str | os.PathLike | None = None, profile: str | None = N
         name, directory = str(model), root / str(model)
         if not (directory / MODEL_FILE).is_file():
             command = f"python -m wmlib train --model {name} --profile {get_profile(profile).name}"
+            book = " or `make book`" if name in BOOK_MODELS + CONTROL_MODELS else ""
             raise CheckpointError(f"model {name!r} is not trained yet (no {MODEL_FILE} in {directory}): train it "
-                                  f"with `{command}`" + (" or `make book`" if name in BOOK_MODELS else ""))
+                                  f"with `{command}`{book}")
         return name, directory
     trained = sorted(path.name for path in root.glob("*") if (path / MODEL_FILE).is_file()) if root.is_dir() else []
     raise UnknownModelError(f"unknown model {str(model)!r}: give a named model ({', '.join(MODELS)}), a trained run "
@@ -137,13 +142,14 @@ def locate_model(model: str | os.PathLike | None = None, profile: str | None = N
 
 
 def train_book_models(profile: str | None = None, progress: bool = True) -> dict[str, Path]:
-    """Train (or finish, or just find) every model of :data:`BOOK_MODELS`; name -> run directory.
+    """Train (or finish, or just find) every model of :data:`BOOK_MODELS` and :data:`CONTROL_MODELS`; name -> run
+    directory.
 
     A run directory left by another configuration (the code's settings changed since) is renamed to
     ``<name>.replaced-<time>``, never deleted, and the model is trained afresh.
     """
     found = {}
-    for name in BOOK_MODELS:
+    for name in BOOK_MODELS + CONTROL_MODELS:
         config = run_config(name, profile)
         try:
             found[name] = train(config, progress=progress)

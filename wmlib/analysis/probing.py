@@ -1,0 +1,284 @@
+"""The book's probing study: which tokens, which representations, which targets; tables in the CPC form.
+
+A chapter calls three things::
+
+    study = ProbeStudy.load()                                  # tokens + every representation (cached)
+    results = study.run(targets=PITCH_TARGETS)                 # tidy rows (wmlib.analysis.probes.probe_target)
+    cpc_table(results, "r2")                                   # rows: representations, columns: targets x setting
+
+The rows of the CPC-style table (van den Oord et al. 2018, table 1), all probed on the same tokens:
+
+- ``random init``: the default model's own weights at step 0, its full feature;
+- ``log-mel`` and ``MFCC``: the token and the 3 tokens before it, stacked;
+- ``masked autoencoder``: its last layer (it reads the future too: an advantage, said where it matters);
+- ``world model: <part>``: every part of the default model (:data:`wmlib.analysis.representations.PART_NAMES`);
+- ``supervised``: a two-hidden-layer network trained on the labels from the stacked log-mel: an upper bound for
+  this input and context.
+
+Used by the chapters "Pitch and energy" and "Phones, sources and voices".
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from wmlib.data.features import TokenSet
+
+from .probes import acoustic_types, probe_target
+from .representations import Representations, baseline_representations, model_representations, select_utterances
+from .targets import get_target
+
+#: Utterances probed per (source, in-distribution or held-out) group, per profile; chosen with seed 0.
+PROBE_UTTERANCES = {"tiny": 40, "default": 40, "large": 120}
+#: In-distribution tokens per probe at most (whole utterances), per profile.
+MAX_TOKENS = {"tiny": None, "default": 2000, "large": 20_000}
+#: The model whose parts the study probes, and its random-init control (step 0 of the same run).
+STUDY_MODEL = "transformer-contrastive"
+
+
+@dataclass
+class ProbeStudy:
+    """The probe tokens and every representation of them.
+
+    Attributes:
+        tokens: the probed tokens (whole utterances of every source, in-distribution and held-out).
+        features: row name -> ``(N, D)`` array (the rows of :func:`cpc_table`, in order).
+        types: acoustic units per token (k-means of the log-mel), the control task's input types.
+        profile: the corpus profile.
+        seconds: how long loading took (representations included).
+    """
+
+    tokens: TokenSet
+    features: dict[str, np.ndarray]
+    types: np.ndarray
+    profile: str
+    seconds: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, profile: str | None = None, models: dict | None = None, progress: bool = False) -> ProbeStudy:
+        """The book's study for ``profile``: its probe tokens, the baselines, the random-init control, the masked
+        autoencoder and every part of the default model (``models``: extra ``name -> run or checkpoint dir``, whose
+        ``feature`` part is added as row ``name``)."""
+        from wmlib.data.features import load_tokens
+        from wmlib.data.profiles import get_profile
+        from wmlib.model.runs import run_dir
+
+        profile = get_profile(profile).name
+        start = time.perf_counter()
+        tokens = select_utterances(load_tokens(profile, progress=progress), PROBE_UTTERANCES[profile], seed=0)
+        baselines = baseline_representations(tokens)
+        directory = run_dir(STUDY_MODEL, profile)
+        features = {"random init": model_representations(directory / "checkpoints" / "step-000000", tokens, profile,
+                                                         progress=progress)["feature"],
+                    "log-mel": baselines["log-mel"], "MFCC": baselines["MFCC"]}
+        mae = model_representations(run_dir("masked-autoencoder", profile), tokens, profile, progress=progress)
+        features["masked autoencoder"] = mae.parts[max(mae.parts, key=lambda k: int(k.split("_")[1]))]
+        world = model_representations(directory, tokens, profile, progress=progress)
+        features.update({f"world model: {part}": array for part, array in world.parts.items()})
+        for name, path in (models or {}).items():
+            features[name] = model_representations(path, tokens, profile, progress=progress)["feature"]
+        loaded = time.perf_counter()
+        types = acoustic_types(baselines["log-mel"][:, -tokens.mel[0].size:], count=100, seed=0)
+        return cls(tokens, features, types, profile,
+                   {"representations": loaded - start, "types": time.perf_counter() - loaded})
+
+    def add(self, name: str, representation: Representations | np.ndarray, part: str = "feature") -> None:
+        """Add a row: an array, or one part of a :class:`Representations`."""
+        array = representation[part] if isinstance(representation, Representations) else representation
+        assert len(array) == len(self.tokens.mel), f"{name}: {len(array)} rows for {len(self.tokens.mel)} tokens"
+        self.features[name] = np.asarray(array, dtype=np.float32)
+
+    def run(self, targets, rows=None, probe: str = "linear", seeds=(0, 1, 2), control=(), mdl: bool = False,
+            supervised: bool = True, progress: bool = False) -> pd.DataFrame:
+        """Probe every row (default: all of :attr:`features`) for every target; plus, with ``supervised``, the
+        supervised network on the stacked log-mel (row ``supervised``).
+
+        Args:
+            targets: registered target names.
+            rows: names of :attr:`features` (default all).
+            probe: ``"linear"`` or ``"mlp"`` (:func:`~wmlib.analysis.probes.make_probe`).
+            seeds: seeds of the grouped cross-validation.
+            control: the targets that also get a control task (acoustic units as types; shuffled labels for
+                regression targets), with the first seed: they double the cost of a probe.
+            mdl: online code length for the classification targets (rows other than ``supervised``).
+            supervised: add the supervised row.
+
+        Returns:
+            Tidy rows of :func:`~wmlib.analysis.probes.probe_target` with a ``seconds`` column (time per probe).
+        """
+        from tqdm import tqdm
+
+        rows = list(self.features) if rows is None else list(rows)
+        jobs = [(row, target, probe) for target in targets for row in rows]
+        if supervised:
+            jobs += [("supervised", target, "supervised") for target in targets]
+        tables = []
+        for row, target, kind in tqdm(jobs, desc="probes", disable=not progress):
+            start = time.perf_counter()
+            features = self.features["log-mel" if row == "supervised" else row]
+            table = probe_target(features, self.tokens.labels, target, kind, seeds=seeds, representation=row,
+                                 control=target in control and row != "supervised", control_types=self.types,
+                                 mdl=mdl and row != "supervised" and get_target(target).kind == "classification",
+                                 max_tokens=MAX_TOKENS[self.profile])
+            tables.append(table.assign(seconds=time.perf_counter() - start))
+        return pd.concat(tables, ignore_index=True)
+
+
+def headline_metric(target: str) -> str:
+    """``r2`` for regression targets, ``accuracy`` for classification."""
+    return "r2" if get_target(target).kind == "regression" else "accuracy"
+
+
+def cpc_table(results: pd.DataFrame, settings=("in-distribution", "held-out"), digits: int = 2) -> pd.DataFrame:
+    """The CPC-style table: one row per representation, one column per target and setting, each cell
+    ``value [low, high]`` (the headline metric: R² or accuracy, 95% CI over utterances); chance and majority
+    levels as extra rows for classification targets."""
+    cells = {}
+    order = list(dict.fromkeys(results["representation"]))
+    for (target, setting), part in results.groupby(["target", "setting"], sort=False):
+        part = part[part["metric"] == headline_metric(target)]
+        if setting not in settings or part.empty:
+            continue
+        column = f"{target} ({'R²' if headline_metric(target) == 'r2' else 'acc.'}, {setting})"
+        cells[column] = {row.representation: f"{row.value:.{digits}f} [{row.low:.{digits}f}, {row.high:.{digits}f}]"
+                         for row in part.itertuples()}
+    table = pd.DataFrame(cells).reindex(order)
+    for level in ("majority", "chance"):
+        chosen = results[(results["setting"] == level) & (results["representation"] == order[0])]
+        row = {}
+        for target in chosen["target"].unique():
+            value = chosen[chosen["target"] == target]["value"].iloc[0]
+            for column in table.columns:
+                if column.startswith(f"{target} (") and "in-distribution" in column:
+                    row[column] = f"{value:.{digits}f}"
+        if row:
+            table.loc[level] = pd.Series(row)
+    return table.fillna("")
+
+
+def selectivity(results: pd.DataFrame) -> pd.DataFrame:
+    """Per representation and classification target: task accuracy, control accuracy and their difference
+    (Hewitt & Liang's selectivity), in-distribution."""
+    part = results[(results["metric"] == "accuracy") & results["setting"].isin(["in-distribution", "control"])]
+    wide = part.pivot_table(index=["representation", "target"], columns="setting", values="value", sort=False)
+    wide["selectivity"] = wide["in-distribution"] - wide["control"]
+    return wide.reset_index()
+
+
+def best_baseline(results: pd.DataFrame, target: str, setting: str = "in-distribution",
+                  baselines=("log-mel", "MFCC")) -> pd.Series:
+    """The row of the better of the hand-made baselines for ``target``."""
+    metric = headline_metric(target)
+    part = results[(results["target"] == target) & (results["setting"] == setting) & (results["metric"] == metric)
+                   & results["representation"].isin(baselines)]
+    return part.loc[part["value"].idxmax()]
+
+
+def verdicts(results: pd.DataFrame, row: str, targets, setting: str = "in-distribution") -> list[str]:
+    """One sentence per target: does ``row`` beat, tie with or lose to the best hand-made baseline (95% intervals
+    apart or overlapping)?"""
+    lines = []
+    for target in targets:
+        metric = headline_metric(target)
+        mine = results[(results["representation"] == row) & (results["target"] == target)
+                       & (results["setting"] == setting) & (results["metric"] == metric)]
+        if mine.empty:
+            continue
+        mine, other = mine.iloc[0], best_baseline(results, target, setting)
+        if mine["low"] > other["high"]:
+            word = "beats"
+        elif mine["high"] < other["low"]:
+            word = "loses to"
+        else:
+            word = "ties with"
+        name = "R²" if metric == "r2" else "accuracy"
+        lines.append(f"**{target}** ({setting}): {row} {word} {other['representation']} — {name} "
+                     f"{mine['value']:.2f} [{mine['low']:.2f}, {mine['high']:.2f}] against {other['value']:.2f} "
+                     f"[{other['low']:.2f}, {other['high']:.2f}].")
+    return lines
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Along training and along the prediction horizon
+
+
+def along_training(study: ProbeStudy, targets, model: str = STUDY_MODEL, part: str = "feature",
+                   seeds=(0,), progress: bool = False) -> pd.DataFrame:
+    """The same linear probes on ``part`` of every permanent checkpoint of ``model`` (step 0 = random init): when
+    does each property appear?  Rows of :func:`~wmlib.analysis.probes.probe_target` plus ``step``."""
+    from wmlib.model.checkpoints import list_checkpoints
+    from wmlib.model.runs import run_dir
+
+    tables = []
+    for step, directory in list_checkpoints(run_dir(model, study.profile)):
+        features = model_representations(directory, study.tokens, study.profile, progress=progress)[part]
+        for target in targets:
+            table = probe_target(features, study.tokens.labels, target, seeds=seeds, representation=f"step {step}",
+                                 max_tokens=MAX_TOKENS[study.profile])
+            tables.append(table.assign(step=step))
+    return pd.concat(tables, ignore_index=True)
+
+
+def shift_within_utterances(features: np.ndarray, labels: pd.DataFrame, shift: int) -> np.ndarray:
+    """Row t gets row ``t - shift`` of the same utterance (NaN where the utterance has no such token)."""
+    from .representations import utterance_slices
+
+    out = np.full(features.shape, np.nan, np.float32)
+    for _, rows in utterance_slices(labels):
+        if rows.stop - rows.start > shift:
+            out[rows.start + shift : rows.stop] = features[rows.start : rows.stop - shift]
+    return out
+
+
+def along_horizon(study: ProbeStudy, targets, horizons=(1, 2, 4, 8), model: str = STUDY_MODEL,
+                  seeds=(0,)) -> pd.DataFrame:
+    """Does the model's *prediction* carry the future?  For token t and horizon h, linear probes read t's label from
+
+    - ``imagined``: the transformer's state after observing tokens <= t - h and imagining the rest (open loop);
+    - ``observed at t-h``: its state after token t - h (what it knew when it began to imagine);
+    - ``log-mel at t-h``: the stacked log-mel baseline at t - h.
+
+    At each horizon the three rows use the same tokens (those with a state at that horizon).  Rows of
+    :func:`~wmlib.analysis.probes.probe_target` plus ``horizon``.
+    """
+    from wmlib.model.runs import run_dir
+
+    from .representations import horizon_representations
+
+    states = horizon_representations(run_dir(model, study.profile), study.tokens, horizons)
+    logmel = study.features["log-mel"]
+    tables = []
+    for h in horizons:
+        sources = {"imagined": states[h], "observed at t-h": states[("observed", h)],
+                   "log-mel at t-h": shift_within_utterances(logmel, study.tokens.labels, h)}
+        valid = np.all([np.isfinite(array).all(axis=1) for array in sources.values()], axis=0)
+        labels = study.tokens.labels[valid].reset_index(drop=True)
+        for name, array in sources.items():
+            for target in targets:
+                table = probe_target(array[valid], labels, target, seeds=seeds, representation=name,
+                                     max_tokens=MAX_TOKENS[study.profile])
+                tables.append(table.assign(horizon=h))
+    return pd.concat(tables, ignore_index=True)
+
+
+def confusion(study: ProbeStudy, row: str, target: str, seed: int = 0) -> pd.DataFrame:
+    """Row-normalised confusion matrix (truth x prediction) of the linear probe's grouped-CV predictions of
+    ``target`` from ``row``, in-distribution tokens; classes ordered by frequency."""
+    from sklearn.metrics import confusion_matrix
+
+    from .probes import grouped_cv_predict, subsample_utterances
+
+    values, mask = get_target(target)(study.tokens.labels)
+    groups = study.tokens.labels["utt_id"].to_numpy()
+    inside = np.flatnonzero(mask & (study.tokens.labels["split"].to_numpy() != "heldout"))
+    if MAX_TOKENS[study.profile] is not None and len(inside) > MAX_TOKENS[study.profile]:
+        inside = subsample_utterances(inside, groups, MAX_TOKENS[study.profile], seed=0)
+    predicted, _ = grouped_cv_predict(study.features[row][inside], values[inside], groups[inside], "classification",
+                                      seed=seed)
+    classes, counts = np.unique(values[inside], return_counts=True)
+    classes = classes[np.argsort(-counts, kind="stable")]
+    matrix = confusion_matrix(values[inside], predicted, labels=classes).astype(float)
+    return pd.DataFrame(matrix / np.maximum(matrix.sum(1, keepdims=True), 1), index=classes, columns=classes)
