@@ -44,3 +44,15 @@ def test_transformer_width_refuses_a_malformed_shape():
 def test_matmul_layouts_prints_both_layouts():
     out = run("matmul_layouts.py", "--rows", "4", "--calls", "2", "--in-features", "8", "--out-features", "16")
     assert "F.linear (x @ W.T view)" in out and "addmm with contiguous W^T" in out
+
+
+def test_probe_bench_prints_every_probe_and_both_chapters(tiny_tokens):
+    from wmlib.model.runs import train_book_models
+
+    train_book_models("tiny", progress=False)  # the chapters' rows read the book's models
+    out = run("probe_bench.py", "--profile", "tiny", "--tokens", "300", "--dims", "16", "--classes", "5")
+    for probe in ("linear", "mlp", "supervised"):
+        assert out.count(f"\n{probe} ") == 2, out  # regression and classification
+    for chapter in ("pitch and energy", "phones, sources and voices"):
+        assert f"{chapter:<28}total" in out, out
+    assert "both chapters:" in out and "tokens probed/s" in out

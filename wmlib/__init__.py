@@ -6,7 +6,8 @@ Data flows one way, and the package is laid out along it::
                     log-mel tokens with per-token labels
     wmlib.model     the world model (RSSM or transformer dynamics), training, checkpoints, the book's named runs,
                     evaluation, and encoding audio of your own into latents
-    wmlib.analysis  what the model learned: probes, RSA, dreams (the chapters to come)
+    wmlib.analysis  what the model learned: probes (targets, representations, the probing study); RSA and dreams
+                    to come
     wmlib.book      plots and the book build
 
 A stage imports only earlier stages.  The names chapters use are importable from ``wmlib`` itself, e.g.
@@ -36,6 +37,10 @@ _EXPORTS = {
     "run_config": "wmlib.model.runs", "run_dir": "wmlib.model.runs", "train_book_models": "wmlib.model.runs",
     "evaluate_runs": "wmlib.model.evaluate",
     "encode": "wmlib.model.encode", "Encoding": "wmlib.model.encode",
+    # analysis
+    "register_target": "wmlib.analysis.targets", "TARGETS": "wmlib.analysis.targets",
+    "probe_target": "wmlib.analysis.probes", "model_representations": "wmlib.analysis.representations",
+    "ProbeStudy": "wmlib.analysis.probing",
     # book
     "build_book": "wmlib.book.build",
 }

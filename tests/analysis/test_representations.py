@@ -102,7 +102,7 @@ def test_the_study_runs_and_tabulates(tiny_models, tiny_tokens):
     study = probing.ProbeStudy.load("tiny")
     assert {"random init", "log-mel", "MFCC", "masked autoencoder", "world model: feature"} <= set(study.features)
     results = study.run(["energy", "phone_class"], rows=["log-mel", "world model: feature"], seeds=(0,),
-                        supervised=True, mdl=True)
+                        supervised=True, control=["phone_class"], mdl=["phone_class"])
     table = probing.cpc_table(results)
     assert list(table.index[:3]) == ["log-mel", "world model: feature", "supervised"]
     assert "majority" in table.index and "chance" in table.index

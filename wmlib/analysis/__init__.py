@@ -1,5 +1,14 @@
 """Stage 3, analyses of what the model learned: probes, representational similarity, dreams, interventions.
 
-Analyses read latents (:func:`wmlib.encode`, ``model.features``) and labels (:class:`wmlib.TokenSet`); they never
-train the world model.  Empty for now: the chapters on probes, real sound, dreams and RSA add their modules here.
+Analyses read latents (``model.features``) and labels (:class:`wmlib.TokenSet`); they never train the world model.
+
+- ``targets``: what a probe reads out, registered by name (add your own in a few lines);
+- ``representations``: per-token arrays of every part of a model, its controls and the log-mel / MFCC baselines,
+  cached on disk;
+- ``probes``: the probes (linear, one hidden layer, supervised) with grouped cross-validation, control tasks, MDL
+  and bootstrap intervals;
+- ``probing``: the book's probing study (tokens, rows, tables in the form of CPC's, along training and horizon);
+- ``latent_map``: UMAP maps of a representation.
+
+The chapters on real sound, dreams and RSA add their modules here.
 """

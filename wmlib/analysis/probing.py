@@ -35,6 +35,10 @@ from .targets import get_target
 PROBE_UTTERANCES = {"tiny": 40, "default": 40, "large": 120}
 #: In-distribution tokens per probe at most (whole utterances), per profile.
 MAX_TOKENS = {"tiny": None, "default": 2000, "large": 20_000}
+#: Folds of the grouped cross-validation, per profile (each number: folds x seeds probes).
+FOLDS = {"tiny": 3, "default": 2, "large": 5}
+#: Utterances per group of the probe tokens whose prediction states are computed along the horizon.
+HORIZON_UTTERANCES = {"tiny": 40, "default": 15, "large": 40}
 #: The model whose parts the study probes, and its random-init control (step 0 of the same run).
 STUDY_MODEL = "transformer-contrastive"
 
@@ -49,6 +53,9 @@ class ProbeStudy:
         types: acoustic units per token (k-means of the log-mel), the control task's input types.
         profile: the corpus profile.
         seconds: how long loading took (representations included).
+        comparison_rows: rows of the book's other models, at equal training (every part of the RSSM, the
+            reconstruction transformer's feature, the default model's feature at the same step); :meth:`run`
+            probes them only when asked by name.
     """
 
     tokens: TokenSet
@@ -56,15 +63,16 @@ class ProbeStudy:
     types: np.ndarray
     profile: str
     seconds: dict = field(default_factory=dict)
+    comparison_rows: list = field(default_factory=list)
 
     @classmethod
     def load(cls, profile: str | None = None, models: dict | None = None, progress: bool = False) -> ProbeStudy:
         """The book's study for ``profile``: its probe tokens, the baselines, the random-init control, the masked
-        autoencoder and every part of the default model (``models``: extra ``name -> run or checkpoint dir``, whose
-        ``feature`` part is added as row ``name``)."""
+        autoencoder, every part of the default model (``models``: extra ``name -> run or checkpoint dir``, whose
+        ``feature`` part is added as row ``name``) and the comparison rows (:attr:`comparison_rows`)."""
         from wmlib.data.features import load_tokens
         from wmlib.data.profiles import get_profile
-        from wmlib.model.runs import run_dir
+        from wmlib.model.runs import COMPARISON_STEPS, equal_training_checkpoint, run_dir
 
         profile = get_profile(profile).name
         start = time.perf_counter()
@@ -80,10 +88,20 @@ class ProbeStudy:
         features.update({f"world model: {part}": array for part, array in world.parts.items()})
         for name, path in (models or {}).items():
             features[name] = model_representations(path, tokens, profile, progress=progress)["feature"]
+        main_rows = list(features)
+        step = COMPARISON_STEPS[profile]
+        equal = model_representations(equal_training_checkpoint(profile), tokens, profile, progress=progress)
+        features[f"world model @{step}: feature"] = equal["feature"]
+        rssm = model_representations(run_dir("rssm-contrastive", profile), tokens, profile, progress=progress)
+        features.update({f"RSSM @{step}: {part}": array for part, array in rssm.parts.items()})
+        reconstruction = model_representations(run_dir("transformer-reconstruction", profile), tokens, profile,
+                                               progress=progress)
+        features[f"reconstruction @{step}: feature"] = reconstruction["feature"]
         loaded = time.perf_counter()
         types = acoustic_types(baselines["log-mel"][:, -tokens.mel[0].size:], count=100, seed=0)
         return cls(tokens, features, types, profile,
-                   {"representations": loaded - start, "types": time.perf_counter() - loaded})
+                   {"representations": loaded - start, "types": time.perf_counter() - loaded},
+                   [row for row in features if row not in main_rows])
 
     def add(self, name: str, representation: Representations | np.ndarray, part: str = "feature") -> None:
         """Add a row: an array, or one part of a :class:`Representations`."""
@@ -91,19 +109,20 @@ class ProbeStudy:
         assert len(array) == len(self.tokens.mel), f"{name}: {len(array)} rows for {len(self.tokens.mel)} tokens"
         self.features[name] = np.asarray(array, dtype=np.float32)
 
-    def run(self, targets, rows=None, probe: str = "linear", seeds=(0, 1, 2), control=(), mdl: bool = False,
+    def run(self, targets, rows=None, probe: str = "linear", seeds=(0, 1, 2), control=(), mdl=(),
             supervised: bool = True, progress: bool = False) -> pd.DataFrame:
         """Probe every row (default: all of :attr:`features`) for every target; plus, with ``supervised``, the
         supervised network on the stacked log-mel (row ``supervised``).
 
         Args:
             targets: registered target names.
-            rows: names of :attr:`features` (default all).
+            rows: names of :attr:`features` (default: all but :attr:`comparison_rows`).
             probe: ``"linear"`` or ``"mlp"`` (:func:`~wmlib.analysis.probes.make_probe`).
             seeds: seeds of the grouped cross-validation.
             control: the targets that also get a control task (acoustic units as types; shuffled labels for
                 regression targets), with the first seed: they double the cost of a probe.
-            mdl: online code length for the classification targets (rows other than ``supervised``).
+            mdl: the classification targets that also get their online code length (rows other than
+                ``supervised``).
             supervised: add the supervised row.
 
         Returns:
@@ -111,7 +130,7 @@ class ProbeStudy:
         """
         from tqdm import tqdm
 
-        rows = list(self.features) if rows is None else list(rows)
+        rows = [row for row in self.features if row not in self.comparison_rows] if rows is None else list(rows)
         jobs = [(row, target, probe) for target in targets for row in rows]
         if supervised:
             jobs += [("supervised", target, "supervised") for target in targets]
@@ -120,11 +139,22 @@ class ProbeStudy:
             start = time.perf_counter()
             features = self.features["log-mel" if row == "supervised" else row]
             table = probe_target(features, self.tokens.labels, target, kind, seeds=seeds, representation=row,
+                                 folds=FOLDS[self.profile],
                                  control=target in control and row != "supervised", control_types=self.types,
-                                 mdl=mdl and row != "supervised" and get_target(target).kind == "classification",
+                                 mdl=target in mdl and row != "supervised",
                                  max_tokens=MAX_TOKENS[self.profile])
             tables.append(table.assign(seconds=time.perf_counter() - start))
         return pd.concat(tables, ignore_index=True)
+
+
+def settings(study: ProbeStudy) -> str:
+    """One sentence on how every number of the study is made, with this profile's sizes (for the chapters)."""
+    folds, cap = FOLDS[study.profile], MAX_TOKENS[study.profile]
+    labels = study.tokens.labels
+    return (f"{labels['utt_id'].nunique()} utterances ({len(labels):,} tokens) are probed; each probe reads at most "
+            f"{'all' if cap is None else f'{cap:,}'} in-distribution tokens (whole utterances, seed 0) in {folds} "
+            f"folds grouped by utterance, repeated with 3 seeds for the tables ({folds * 3} probes per number) and "
+            "1 seed along training and the horizon; intervals: 95% bootstrap over utterances, 1,000 resamples.")
 
 
 def headline_metric(target: str) -> str:
@@ -217,7 +247,7 @@ def along_training(study: ProbeStudy, targets, model: str = STUDY_MODEL, part: s
         features = model_representations(directory, study.tokens, study.profile, progress=progress)[part]
         for target in targets:
             table = probe_target(features, study.tokens.labels, target, seeds=seeds, representation=f"step {step}",
-                                 max_tokens=MAX_TOKENS[study.profile])
+                                 folds=FOLDS[study.profile], max_tokens=MAX_TOKENS[study.profile])
             tables.append(table.assign(step=step))
     return pd.concat(tables, ignore_index=True)
 
@@ -241,25 +271,28 @@ def along_horizon(study: ProbeStudy, targets, horizons=(1, 2, 4, 8), model: str 
     - ``observed at t-h``: its state after token t - h (what it knew when it began to imagine);
     - ``log-mel at t-h``: the stacked log-mel baseline at t - h.
 
-    At each horizon the three rows use the same tokens (those with a state at that horizon).  Rows of
-    :func:`~wmlib.analysis.probes.probe_target` plus ``horizon``.
+    The prediction states are computed (and cached) for a seeded subset of the probe utterances
+    (:data:`HORIZON_UTTERANCES` per group); at each horizon the three rows use the same tokens (those with a state at
+    that horizon).  Rows of :func:`~wmlib.analysis.probes.probe_target` plus ``horizon``.
     """
     from wmlib.model.runs import run_dir
 
     from .representations import horizon_representations
 
-    states = horizon_representations(run_dir(model, study.profile), study.tokens, horizons)
-    logmel = study.features["log-mel"]
+    subset = select_utterances(study.tokens, HORIZON_UTTERANCES[study.profile], seed=0)
+    inside = study.tokens.labels["utt_id"].isin(set(subset.labels["utt_id"])).to_numpy()
+    states = horizon_representations(run_dir(model, study.profile), subset, horizons, study.profile)
+    logmel = study.features["log-mel"][inside]
     tables = []
     for h in horizons:
-        sources = {"imagined": states[h], "observed at t-h": states[("observed", h)],
-                   "log-mel at t-h": shift_within_utterances(logmel, study.tokens.labels, h)}
+        sources = {"imagined": states[h], "observed at t-h": states[f"observed {h}"],
+                   "log-mel at t-h": shift_within_utterances(logmel, subset.labels, h)}
         valid = np.all([np.isfinite(array).all(axis=1) for array in sources.values()], axis=0)
-        labels = study.tokens.labels[valid].reset_index(drop=True)
+        labels = subset.labels[valid].reset_index(drop=True)
         for name, array in sources.items():
             for target in targets:
                 table = probe_target(array[valid], labels, target, seeds=seeds, representation=name,
-                                     max_tokens=MAX_TOKENS[study.profile])
+                                     folds=FOLDS[study.profile], max_tokens=MAX_TOKENS[study.profile])
                 tables.append(table.assign(horizon=h))
     return pd.concat(tables, ignore_index=True)
 
@@ -277,7 +310,7 @@ def confusion(study: ProbeStudy, row: str, target: str, seed: int = 0) -> pd.Dat
     if MAX_TOKENS[study.profile] is not None and len(inside) > MAX_TOKENS[study.profile]:
         inside = subsample_utterances(inside, groups, MAX_TOKENS[study.profile], seed=0)
     predicted, _ = grouped_cv_predict(study.features[row][inside], values[inside], groups[inside], "classification",
-                                      seed=seed)
+                                      folds=FOLDS[study.profile], seed=seed)
     classes, counts = np.unique(values[inside], return_counts=True)
     classes = classes[np.argsort(-counts, kind="stable")]
     matrix = confusion_matrix(values[inside], predicted, labels=classes).astype(float)

@@ -196,40 +196,64 @@ def model_representations(path: str | os.PathLike, tokens: TokenSet, profile: st
     return result
 
 
-def horizon_representations(path: str | os.PathLike, tokens: TokenSet, horizons=(1, 2, 4, 8)) -> dict:
+def horizon_representations(path: str | os.PathLike, tokens: TokenSet, horizons=(1, 2, 4, 8),
+                            profile: str | None = None, cache: bool = True,
+                            batch_windows: int = 16) -> dict[str, np.ndarray]:
     """The transformer's prediction states: for token t and horizon h, the state from which the model imagines
     token t after observing tokens up to t - h and imagining the h - 1 tokens in between (open loop).
 
     Utterances are read in consecutive windows of the training length (so positions stay trained); a token whose
-    window holds fewer than h tokens before it has no state (NaN row).
+    window holds fewer than h tokens before it has no state (NaN row).  Windows of equal length run in batches of
+    ``batch_windows``.
+
+    Cached like :func:`model_representations`.
 
     Returns:
-        ``{h: (N, d) float32}`` (the imagined ``prior_feature``) and ``{"observed": (N, d)}``, the observed state
-        after token t - h (what the model knew when it began to imagine), under key ``("observed", h)``.
+        ``{h: (N, d)}`` float32, the imagined ``prior_feature``, and ``{f"observed {h}": (N, d)}``, the observed
+        state after token t - h (what the model knew when it began to imagine).
     """
     import torch
 
-    from wmlib.model.checkpoints import load_model
+    from wmlib.data.profiles import data_root, get_profile
+    from wmlib.model.checkpoints import load_model, read_header, resolve_checkpoint
 
+    weights, _ = resolve_checkpoint(path)
+    key = json.dumps([read_header(weights).get("content_sha256", str(weights)), tokens_key(tokens), list(horizons),
+                      "horizon", REPRESENTATIONS_VERSION])
+    cached = (data_root() / get_profile(profile).name / "representations"
+              / f"horizon-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz")
+    if cache and cached.is_file():
+        with np.load(cached, allow_pickle=False) as data:
+            return {int(k) if k.isdigit() else k: data[k] for k in data.files}
     model, model_config = load_model(path)
     assert model_config.architecture == "world_model" and model_config.dynamics == "transformer", (
         "prediction states along the horizon are defined here for the transformer dynamics")
     window = model_context(path) or model_config.max_len - 1
     size = model_config.d_model
     out = {h: np.full((len(tokens.mel), size), np.nan, np.float32) for h in horizons}
-    out.update({("observed", h): np.full((len(tokens.mel), size), np.nan, np.float32) for h in horizons})
+    out.update({f"observed {h}": np.full((len(tokens.mel), size), np.nan, np.float32) for h in horizons})
+    # Windows of equal length run as one batch (most are full windows): (first row, length) per window.
+    windows = [(begin, min(window, rows.stop - begin)) for _, rows in utterance_slices(tokens.labels)
+               for begin in range(rows.start, rows.stop, window)]
+    by_length: dict[int, list[int]] = {}
+    for begin, length in windows:
+        by_length.setdefault(length, []).append(begin)
     with torch.no_grad():
-        for _, rows in utterance_slices(tokens.labels):
-            for begin in range(rows.start, rows.stop, window):
-                chunk = torch.as_tensor(tokens.mel[begin : min(begin + window, rows.stop)])[None]  # (1, L, M, F)
-                length = chunk.shape[1]
-                embeddings = model.encoder(chunk)  # (1, L, E)
-                observed = model.dynamics.observe(embeddings, context=window)["feature"][0]  # (L, d)
+        for length, begins in by_length.items():
+            for first in range(0, len(begins), batch_windows):
+                batch = begins[first : first + batch_windows]
+                chunk = torch.as_tensor(np.stack([tokens.mel[b : b + length] for b in batch]))  # (B, L, M, F)
+                embeddings = model.encoder(chunk)  # (B, L, E)
+                observed = model.dynamics.observe(embeddings, context=window)["feature"]  # (B, L, d)
                 for h in horizons:
                     if length <= h:
                         continue
                     ends = torch.arange(length - h)  # context ends t - h; token t = end + h
-                    imagined = model.dynamics.imagine_from_ends(embeddings, ends, h)["prior_feature"]  # (1, N, h, d)
-                    out[h][begin + h : begin + length] = imagined[0, :, -1].float().numpy()
-                    out[("observed", h)][begin + h : begin + length] = observed[ends].float().numpy()
+                    imagined = model.dynamics.imagine_from_ends(embeddings, ends, h)["prior_feature"]  # (B, N, h, d)
+                    for row, begin in enumerate(batch):
+                        out[h][begin + h : begin + length] = imagined[row, :, -1].float().numpy()
+                        out[f"observed {h}"][begin + h : begin + length] = observed[row, ends].float().numpy()
+    if cache:
+        with atomic_write(cached) as handle:
+            np.savez(handle, **{str(k): v for k, v in out.items()})
     return out
