@@ -55,6 +55,7 @@ bench: setup-book
 	$(PY) bench/train_bench.py --preset large --steps 2 --rounds 3 --encode-batch 16 --no-compile  # the GPU size, here
 	$(PY) bench/transformer_width.py  # MFU against speed: the default transformer and wider ones
 	$(PY) bench/matmul_layouts.py
+	$(PY) bench/probe_bench.py  # probes: tokens/s per probe, probe time of the two probing chapters
 
 clean:
 	rm -rf _build _static/plotly.min.js

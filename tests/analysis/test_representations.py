@@ -14,6 +14,7 @@ from wmlib.analysis.representations import (
     utterance_slices,
 )
 from wmlib.model import runs
+from wmlib.model.checkpoints import list_checkpoints
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +115,20 @@ def test_the_study_runs_and_tabulates(tiny_models, tiny_tokens):
     assert len(probing.verdicts(results, "world model: feature", ["energy", "phone_class"])) == 2
     matrix = probing.confusion(study, "log-mel", "phone_class")
     np.testing.assert_allclose(matrix.sum(1).to_numpy(), 1.0)
+
+
+def test_probes_give_the_same_numbers_however_many_run_at_once(tiny_models, monkeypatch):
+    study = probing.ProbeStudy.load("tiny")
+    tables = []
+    for jobs in (1, 2):
+        monkeypatch.setattr(probing, "PROBE_JOBS", jobs)
+        tables.append(study.run(["phone_class", "energy"], rows=["MFCC", "world model: feature"], seeds=(0, 1),
+                                supervised=False))
+    columns = ["representation", "target", "setting", "metric", "value", "low", "high"]
+    assert tables[0][columns].equals(tables[1][columns])
+    training = probing.along_training(study, ["energy"])
+    steps = [step for step, _ in list_checkpoints(tiny_models[runs.DEFAULT_MODEL])]
+    assert sorted(training["step"].unique()) == steps and steps[0] == 0
+    horizon = probing.along_horizon(study, ["source"], horizons=(1, 2))
+    assert set(horizon["horizon"]) == {1, 2}
+    assert set(horizon["representation"]) == {"imagined", "observed at t-h", "log-mel at t-h"}

@@ -19,6 +19,7 @@ Used by the chapters "Pitch and energy" and "Phones, sources and voices".
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -37,6 +38,8 @@ PROBE_UTTERANCES = {"tiny": 40, "default": 40, "large": 120}
 MAX_TOKENS = {"tiny": None, "default": 2000, "large": 20_000}
 #: Folds of the grouped cross-validation, per profile (each number: folds x seeds probes).
 FOLDS = {"tiny": 3, "default": 2, "large": 5}
+#: Probes run at once by :meth:`ProbeStudy.run`, one thread each (their numbers do not depend on it).
+PROBE_JOBS = max(1, min(8, os.cpu_count() or 1))
 #: Utterances per group of the probe tokens whose prediction states are computed along the horizon.
 HORIZON_UTTERANCES = {"tiny": 40, "default": 15, "large": 40}
 #: The model whose parts the study probes, and its random-init control (step 0 of the same run).
@@ -128,23 +131,50 @@ class ProbeStudy:
         Returns:
             Tidy rows of :func:`~wmlib.analysis.probes.probe_target` with a ``seconds`` column (time per probe).
         """
-        from tqdm import tqdm
-
         rows = [row for row in self.features if row not in self.comparison_rows] if rows is None else list(rows)
         jobs = [(row, target, probe) for target in targets for row in rows]
         if supervised:
             jobs += [("supervised", target, "supervised") for target in targets]
-        tables = []
-        for row, target, kind in tqdm(jobs, desc="probes", disable=not progress):
-            start = time.perf_counter()
-            features = self.features["log-mel" if row == "supervised" else row]
-            table = probe_target(features, self.tokens.labels, target, kind, seeds=seeds, representation=row,
-                                 folds=FOLDS[self.profile],
-                                 control=target in control and row != "supervised", control_types=self.types,
-                                 mdl=target in mdl and row != "supervised",
-                                 max_tokens=MAX_TOKENS[self.profile])
-            tables.append(table.assign(seconds=time.perf_counter() - start))
-        return pd.concat(tables, ignore_index=True)
+        labels = self.tokens.labels[["utt_id", "split", "source", "voice", "voiced", "midi_pitch", "energy_db",
+                                     "phone", "phone_class", "word"]]
+        calls = [((self.features["log-mel" if row == "supervised" else row], labels, target, kind),
+                  dict(seeds=seeds, representation=row, folds=FOLDS[self.profile],
+                       control=target in control and row != "supervised", control_types=self.types,
+                       mdl=target in mdl and row != "supervised", max_tokens=MAX_TOKENS[self.profile]))
+                 for row, target, kind in jobs]
+        return run_probes(calls, progress)
+
+
+def run_probes(calls: list, progress: bool = False) -> pd.DataFrame:
+    """Run ``probe_target(*args, **kwargs)`` for every ``(args, kwargs)`` of ``calls``, :data:`PROBE_JOBS` at a
+    time in worker processes (one thread each: the numbers do not depend on how many run at once); their rows
+    concatenated in the order of ``calls``, with the columns ``seconds`` and ``call`` (the index in ``calls``)."""
+    from joblib import Parallel, delayed
+    from tqdm import tqdm
+
+    jobs = min(PROBE_JOBS, len(calls))
+    tables = Parallel(n_jobs=jobs, backend="loky", return_as="generator")(
+        delayed(_timed_probe)(*args, **kwargs) for args, kwargs in calls)
+    tables = [table.assign(call=index)
+              for index, table in enumerate(tqdm(tables, total=len(calls), desc="probes", disable=not progress))]
+    return pd.concat(tables, ignore_index=True)
+
+
+def _timed_probe(*args, **kwargs) -> pd.DataFrame:
+    """:func:`~wmlib.analysis.probes.probe_target` on one thread (so that its numbers do not depend on how many
+    probes run at once), with a ``seconds`` column."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    start = time.perf_counter()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            table = probe_target(*args, **kwargs)
+    finally:
+        torch.set_num_threads(threads)
+    return table.assign(seconds=time.perf_counter() - start)
 
 
 def settings(study: ProbeStudy) -> str:
@@ -242,14 +272,20 @@ def along_training(study: ProbeStudy, targets, model: str = STUDY_MODEL, part: s
     from wmlib.model.checkpoints import list_checkpoints
     from wmlib.model.runs import run_dir
 
-    tables = []
+    calls, steps = [], []
     for step, directory in list_checkpoints(run_dir(model, study.profile)):
         features = model_representations(directory, study.tokens, study.profile, progress=progress)[part]
         for target in targets:
-            table = probe_target(features, study.tokens.labels, target, seeds=seeds, representation=f"step {step}",
-                                 folds=FOLDS[study.profile], max_tokens=MAX_TOKENS[study.profile])
-            tables.append(table.assign(step=step))
-    return pd.concat(tables, ignore_index=True)
+            calls.append(((features, study.tokens.labels, target),
+                          dict(seeds=seeds, representation=f"step {step}", folds=FOLDS[study.profile],
+                               max_tokens=MAX_TOKENS[study.profile])))
+            steps.append(step)
+    return _tagged(run_probes(calls), "step", steps)
+
+
+def _tagged(table: pd.DataFrame, column: str, values: list) -> pd.DataFrame:
+    """``table`` (from :func:`run_probes`) with ``column`` set to ``values[call]``."""
+    return table.assign(**{column: np.asarray(values)[table["call"].to_numpy()]})
 
 
 def shift_within_utterances(features: np.ndarray, labels: pd.DataFrame, shift: int) -> np.ndarray:
@@ -283,7 +319,7 @@ def along_horizon(study: ProbeStudy, targets, horizons=(1, 2, 4, 8), model: str 
     inside = study.tokens.labels["utt_id"].isin(set(subset.labels["utt_id"])).to_numpy()
     states = horizon_representations(run_dir(model, study.profile), subset, horizons, study.profile)
     logmel = study.features["log-mel"][inside]
-    tables = []
+    calls, tags = [], []
     for h in horizons:
         sources = {"imagined": states[h], "observed at t-h": states[f"observed {h}"],
                    "log-mel at t-h": shift_within_utterances(logmel, subset.labels, h)}
@@ -291,10 +327,11 @@ def along_horizon(study: ProbeStudy, targets, horizons=(1, 2, 4, 8), model: str 
         labels = subset.labels[valid].reset_index(drop=True)
         for name, array in sources.items():
             for target in targets:
-                table = probe_target(array[valid], labels, target, seeds=seeds, representation=name,
-                                     folds=FOLDS[study.profile], max_tokens=MAX_TOKENS[study.profile])
-                tables.append(table.assign(horizon=h))
-    return pd.concat(tables, ignore_index=True)
+                calls.append(((array[valid], labels, target),
+                              dict(seeds=seeds, representation=name, folds=FOLDS[study.profile],
+                                   max_tokens=MAX_TOKENS[study.profile])))
+                tags.append(h)
+    return _tagged(run_probes(calls), "horizon", tags)
 
 
 def confusion(study: ProbeStudy, row: str, target: str, seed: int = 0) -> pd.DataFrame:

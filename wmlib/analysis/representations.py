@@ -245,14 +245,19 @@ def horizon_representations(path: str | os.PathLike, tokens: TokenSet, horizons=
                 chunk = torch.as_tensor(np.stack([tokens.mel[b : b + length] for b in batch]))  # (B, L, M, F)
                 embeddings = model.encoder(chunk)  # (B, L, E)
                 observed = model.dynamics.observe(embeddings, context=window)["feature"]  # (B, L, d)
+                if length < 2:
+                    continue
+                # One roll of the longest horizon from every context end serves every horizon: its step h is the
+                # state that predicts token end + h after imagining the h - 1 tokens before it.
+                ends = torch.arange(length - 1)  # (N,)
+                steps = min(max(horizons), length - 1)
+                imagined = model.dynamics.imagine_from_ends(embeddings, ends, steps)["prior_feature"]  # (B, N, H, d)
                 for h in horizons:
                     if length <= h:
                         continue
-                    ends = torch.arange(length - h)  # context ends t - h; token t = end + h
-                    imagined = model.dynamics.imagine_from_ends(embeddings, ends, h)["prior_feature"]  # (B, N, h, d)
-                    for row, begin in enumerate(batch):
-                        out[h][begin + h : begin + length] = imagined[row, :, -1].float().numpy()
-                        out[f"observed {h}"][begin + h : begin + length] = observed[row, ends].float().numpy()
+                    for row, begin in enumerate(batch):  # token t = end + h, for ends 0 .. length - h - 1
+                        out[h][begin + h : begin + length] = imagined[row, : length - h, h - 1].float().numpy()
+                        out[f"observed {h}"][begin + h : begin + length] = observed[row, : length - h].float().numpy()
     if cache:
         with atomic_write(cached) as handle:
             np.savez(handle, **{str(k): v for k, v in out.items()})
