@@ -30,6 +30,10 @@
       var play = function () {
         player.currentTime = from;
         stopAt = end;
+        clearTimeout(player.stopTimer);  // timeupdate fires only every ~250 ms: stop on time as well
+        player.stopTimer = setTimeout(function () {
+          if (stopAt === end) { player.pause(); stopAt = null; }
+        }, (end - from) * 1000 + 30);
         var started = player.play();
         if (started && started.catch) {
           started.catch(function (error) { container.dataset.state = "blocked: " + error.name; });

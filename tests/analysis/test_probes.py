@@ -173,3 +173,19 @@ def test_the_softmax_probe_agrees_with_scikit_learns_logistic_regression():
     assert np.mean(ours.predict(features[1000:]) == theirs.predict(features[1000:])) > 0.97
     np.testing.assert_allclose(ours.predict_proba(features[1000:]), theirs.predict_proba(features[1000:]), atol=0.02)
     assert ours.score(features[1000:], labels[1000:].astype(str)) > 0.5  # chance: 1/6
+
+
+def test_stratified_folds_put_every_voice_in_every_fold():
+    groups = np.repeat([f"u{i}" for i in range(24)], 10)
+    voices = np.repeat([f"v{i % 6}" for i in range(24)], 10)  # 4 utterances per voice
+    for seed in range(3):
+        fold = probes.grouped_folds(groups, 2, seed, strata=voices)
+        for voice in np.unique(voices):
+            assert set(fold[voices == voice]) == {0, 1}
+        for name in np.unique(groups):
+            assert len(set(fold[groups == name])) == 1
+        assert abs((fold == 0).sum() - (fold == 1).sum()) <= 20
+    picked = probes.subsample_utterances(np.arange(len(groups)), groups, 60, seed=0, strata=voices)
+    assert len(np.unique(voices[picked])) == 6  # one utterance of each voice before a second of any
+    pairs = probes.subsample_utterances(np.arange(len(groups)), groups, 120, seed=0, strata=voices, per_turn=2)
+    assert (np.unique(voices[pairs], return_counts=True)[1] == 20).all()  # two utterances of each voice, whole

@@ -164,33 +164,53 @@ def check_probe_inputs(features: np.ndarray, values: np.ndarray, groups: np.ndar
 # Cross-validation, controls, code length
 
 
-def grouped_folds(groups: np.ndarray, folds: int, seed: int) -> np.ndarray:
-    """Fold index per token: whole utterances, in a random order (``seed``), each to the fold with the fewest
-    tokens so far."""
+def _stratum_of_groups(names: np.ndarray, index: np.ndarray, strata: np.ndarray | None) -> np.ndarray:
+    """The stratum of each utterance (its first token's), or one stratum for all."""
+    if strata is None:
+        return np.zeros(len(names), dtype=int)
+    first = np.zeros(len(names), dtype=int)
+    first[index[::-1]] = np.arange(len(index))[::-1]  # the first token of each group
+    return np.unique(np.asarray(strata)[first], return_inverse=True)[1]
+
+
+def grouped_folds(groups: np.ndarray, folds: int, seed: int, strata: np.ndarray | None = None) -> np.ndarray:
+    """Fold index per token: whole utterances in folds, at random (``seed``).
+
+    With ``strata`` (per token, constant within an utterance: the voice or instrument), the utterances of each
+    stratum are dealt round the folds in turn, so that every voice and instrument with at least ``folds``
+    utterances is in every fold (a probe is never tested on a voice it could not have met in training); each
+    stratum's deal starts at the fold with the fewest tokens so far.
+    """
     names, index = np.unique(groups, return_inverse=True)
     if len(names) < folds:
         raise ProbeInputError(f"{len(names)} utterances cannot fill {folds} folds")
     rng = np.random.default_rng(seed)
     sizes = np.bincount(index)
+    stratum = _stratum_of_groups(names, index, strata)
     order = rng.permutation(len(names))
+    order = order[np.argsort(stratum[order], kind="stable")]  # strata in turn, random order within each
     fold_of_group = np.empty(len(names), dtype=int)
     load = np.zeros(folds)
-    for group in order:
-        fold = int(np.argmin(load))
+    start, previous = 0, None
+    for position, group in enumerate(order):
+        if stratum[group] != previous:
+            start, previous, dealt = int(np.argmin(load)), stratum[group], position
+        fold = (start + position - dealt) % folds
         fold_of_group[group] = fold
         load[fold] += sizes[group]
     return fold_of_group[index]
 
 
 def grouped_cv_predict(features: np.ndarray, values: np.ndarray, groups: np.ndarray, kind: str, probe: str = "linear",
-                       folds: int = 3, seed: int = 0, extra: np.ndarray | None = None):
+                       folds: int = 3, seed: int = 0, strata: np.ndarray | None = None,
+                       extra: np.ndarray | None = None):
     """Predictions for every token by a probe that never saw its utterance.
 
     Returns:
         ``(predictions, extra_predictions)``: one prediction per token; and, when ``extra`` features are given
         (held-out tokens), fold 0's probe's predictions for them (else ``None``).
     """
-    fold = grouped_folds(groups, folds, seed)
+    fold = grouped_folds(groups, folds, seed, strata)
     predictions = np.empty(len(values), dtype=values.dtype if kind == "classification" else float)
     extra_predictions = None
     for k in range(folds):
@@ -341,7 +361,13 @@ def probe_target(features: np.ndarray, labels: pd.DataFrame, target: str | Targe
             ``control_types``), labels shuffled across tokens for regression.
         control_types: type per token for the control task, e.g. :func:`acoustic_types`.
         mdl: also compute the online code length (classification).
-        max_tokens: use at most this many in-distribution tokens (whole utterances, chosen with seed 0).
+        max_tokens: use at most this many in-distribution tokens (whole utterances, chosen with seed 0, one voice
+            or instrument after another).
+
+    Folds and the ``max_tokens`` subsample are stratified by the target's ``strata`` column (the voice, instrument
+    or noise kind; the source for ``source``) when the label table has it: every stratum in the sample has an
+    utterance in every fold.  Otherwise a fold can hold every utterance of an instrument, and the probe is tested
+    on an instrument it never met in training (pitch and identity probes then fail for that reason alone).
         representation: the name written in the rows.
         n_boot: bootstrap resamples.
 
@@ -352,6 +378,7 @@ def probe_target(features: np.ndarray, labels: pd.DataFrame, target: str | Targe
     target = get_target(target)
     values, mask = target(labels)
     groups = labels["utt_id"].to_numpy()
+    strata = labels[target.strata].to_numpy() if target.strata in labels else None
     heldout = labels["split"].to_numpy() == "heldout" if heldout is None else np.asarray(heldout, dtype=bool)
     features = np.asarray(features)
     if len(features) != len(labels):
@@ -359,8 +386,9 @@ def probe_target(features: np.ndarray, labels: pd.DataFrame, target: str | Targe
     inside = np.flatnonzero(mask & ~heldout)
     outside = np.flatnonzero(mask & heldout) if not target.identity else np.array([], dtype=int)
     if max_tokens is not None and len(inside) > max_tokens:
-        inside = subsample_utterances(inside, groups, max_tokens, seed=0)
+        inside = subsample_utterances(inside, groups, max_tokens, seed=0, strata=strata, per_turn=folds)
     x, y, g = features[inside], values[inside], groups[inside]
+    s = strata[inside] if strata is not None else None
     check_probe_inputs(x, y, g, target.kind, f"{representation} / {target.name}")
     if len(outside):
         check_probe_inputs(features[outside], values[outside], groups[outside], target.kind,
@@ -385,13 +413,13 @@ def probe_target(features: np.ndarray, labels: pd.DataFrame, target: str | Targe
         control_values = (control_labels(y, np.asarray(control_types)[inside], seed=seeds[0])
                           if target.kind == "classification" else np.random.default_rng(seeds[0]).permutation(y))
     for seed in seeds:
-        predicted, transferred = grouped_cv_predict(x, y, g, target.kind, probe, folds, seed,
+        predicted, transferred = grouped_cv_predict(x, y, g, target.kind, probe, folds, seed, s,
                                                     extra=features[outside] if len(outside) else None)
         inside_scores.append(token_scores(target.kind, y, predicted))
         if len(outside):
             outside_scores.append(token_scores(target.kind, values[outside], transferred))
         if control and seed == seeds[0]:  # one seed: it doubles the cost
-            predicted_control, _ = grouped_cv_predict(x, control_values, g, target.kind, probe, folds, seed)
+            predicted_control, _ = grouped_cv_predict(x, control_values, g, target.kind, probe, folds, seed, s)
             control_scores.append(token_scores(target.kind, control_values, predicted_control))
     add("in-distribution", np.mean(inside_scores, 0), y, g, [point(s, y, g) for s in inside_scores])
     if outside_scores:
@@ -405,7 +433,7 @@ def probe_target(features: np.ndarray, labels: pd.DataFrame, target: str | Targe
         chance = 1 / len(np.unique(y))
         rows.append({**base, "setting": "chance", "metric": "accuracy", "value": chance, "low": chance,
                      "high": chance, "seed_std": 0.0, "tokens": len(y), "utterances": len(np.unique(g))})
-        fold = grouped_folds(g, folds, seeds[0])
+        fold = grouped_folds(g, folds, seeds[0], s)
         majority = np.mean([majority_accuracy(y[fold != k], y[fold == k]) for k in range(folds)])
         rows.append({**base, "setting": "majority", "metric": "accuracy", "value": majority, "low": majority,
                      "high": majority, "seed_std": 0.0, "tokens": len(y), "utterances": len(np.unique(g))})
@@ -420,10 +448,20 @@ def probe_target(features: np.ndarray, labels: pd.DataFrame, target: str | Targe
     return pd.DataFrame(rows)
 
 
-def subsample_utterances(index: np.ndarray, groups: np.ndarray, max_tokens: int, seed: int = 0) -> np.ndarray:
-    """Entries of ``index`` from whole utterances in a random order (``seed``) until ``max_tokens`` are reached."""
+def subsample_utterances(index: np.ndarray, groups: np.ndarray, max_tokens: int, seed: int = 0,
+                         strata: np.ndarray | None = None, per_turn: int = 1) -> np.ndarray:
+    """Entries of ``index`` from whole utterances in a random order (``seed``) until ``max_tokens`` are reached;
+    with ``strata`` (per token, like ``groups``), ``per_turn`` utterances of each stratum in turn (pass the number
+    of folds, so that every stratum in the sample can be in every fold)."""
     names, inverse = np.unique(groups[index], return_inverse=True)
-    order = np.random.default_rng(seed).permutation(len(names))
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(names))
+    if strata is not None:
+        stratum = _stratum_of_groups(names, inverse, np.asarray(strata)[index])[order]
+        rank = np.zeros(len(order), dtype=int)  # the utterance's turn within its stratum
+        for value in np.unique(stratum):
+            rank[stratum == value] = np.arange((stratum == value).sum()) // per_turn
+        order = order[np.lexsort((rng.permutation(len(order)), rank))]
     sizes = np.bincount(inverse)
     keep = order[: max(1, int(np.searchsorted(np.cumsum(sizes[order]), max_tokens)) + 1)]
     return index[np.isin(inverse, keep)]

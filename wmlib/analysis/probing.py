@@ -192,17 +192,17 @@ def headline_metric(target: str) -> str:
     return "r2" if get_target(target).kind == "regression" else "accuracy"
 
 
-def cpc_table(results: pd.DataFrame, settings=("in-distribution", "held-out"), digits: int = 2) -> pd.DataFrame:
-    """The CPC-style table: one row per representation, one column per target and setting, each cell
-    ``value [low, high]`` (the headline metric: R² or accuracy, 95% CI over utterances); chance and majority
-    levels as extra rows for classification targets."""
+def cpc_table(results: pd.DataFrame, setting: str = "in-distribution", digits: int = 2) -> pd.DataFrame:
+    """The CPC-style table for one ``setting`` (``in-distribution`` or ``held-out``): one row per representation,
+    one column per target, each cell ``value [low, high]`` (the headline metric: R² or accuracy, 95% CI over
+    utterances); chance and majority levels as extra rows for classification targets (in-distribution)."""
     cells = {}
     order = list(dict.fromkeys(results["representation"]))
-    for (target, setting), part in results.groupby(["target", "setting"], sort=False):
+    for (target, rows_setting), part in results.groupby(["target", "setting"], sort=False):
         part = part[part["metric"] == headline_metric(target)]
-        if setting not in settings or part.empty:
+        if rows_setting != setting or part.empty:
             continue
-        column = f"{target} ({'R²' if headline_metric(target) == 'r2' else 'acc.'}, {setting})"
+        column = f"{target} ({'R²' if headline_metric(target) == 'r2' else 'accuracy'})"
         cells[column] = {row.representation: f"{row.value:.{digits}f} [{row.low:.{digits}f}, {row.high:.{digits}f}]"
                          for row in part.itertuples()}
     table = pd.DataFrame(cells).reindex(order)
@@ -212,7 +212,7 @@ def cpc_table(results: pd.DataFrame, settings=("in-distribution", "held-out"), d
         for target in chosen["target"].unique():
             value = chosen[chosen["target"] == target]["value"].iloc[0]
             for column in table.columns:
-                if column.startswith(f"{target} (") and "in-distribution" in column:
+                if column.startswith(f"{target} (") and setting == "in-distribution":
                     row[column] = f"{value:.{digits}f}"
         if row:
             table.loc[level] = pd.Series(row)
@@ -343,11 +343,13 @@ def confusion(study: ProbeStudy, row: str, target: str, seed: int = 0) -> pd.Dat
 
     values, mask = get_target(target)(study.tokens.labels)
     groups = study.tokens.labels["utt_id"].to_numpy()
+    strata = study.tokens.labels[get_target(target).strata].to_numpy()
     inside = np.flatnonzero(mask & (study.tokens.labels["split"].to_numpy() != "heldout"))
     if MAX_TOKENS[study.profile] is not None and len(inside) > MAX_TOKENS[study.profile]:
-        inside = subsample_utterances(inside, groups, MAX_TOKENS[study.profile], seed=0)
+        inside = subsample_utterances(inside, groups, MAX_TOKENS[study.profile], seed=0, strata=strata,
+                                      per_turn=FOLDS[study.profile])
     predicted, _ = grouped_cv_predict(study.features[row][inside], values[inside], groups[inside], "classification",
-                                      folds=FOLDS[study.profile], seed=seed)
+                                      folds=FOLDS[study.profile], seed=seed, strata=strata[inside])
     classes, counts = np.unique(values[inside], return_counts=True)
     classes = classes[np.argsort(-counts, kind="stable")]
     matrix = confusion_matrix(values[inside], predicted, labels=classes).astype(float)

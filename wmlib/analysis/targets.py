@@ -39,6 +39,7 @@ class Target:
         unit: the unit of a regression target (``"semitones"``, ``"dB"``), shown in tables.
         identity: True for targets that name a voice or an instrument: their classes are the training voices and
             instruments, so there is no transfer to held-out ones.
+        strata: the label column the probes' folds are stratified by (:func:`wmlib.analysis.probes.grouped_folds`).
     """
 
     name: str
@@ -47,6 +48,7 @@ class Target:
     function: Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray]]
     unit: str = ""
     identity: bool = False
+    strata: str = "voice"
 
     def __call__(self, labels: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         values, mask = self.function(labels)
@@ -70,14 +72,16 @@ class TargetError(ValueError):
 TARGETS: dict[str, Target] = {}
 
 
-def register_target(name: str, kind: str, description: str, unit: str = "", identity: bool = False):
+def register_target(name: str, kind: str, description: str, unit: str = "", identity: bool = False,
+                    strata: str = "voice"):
     """Decorator: register ``function(labels) -> (values, mask)`` as the target ``name`` (replacing one of that name).
-    """
+    ``strata``: the label column whose values every cross-validation fold must hold (default: the voice or
+    instrument)."""
     if kind not in KINDS:
         raise TargetError(f"target kind must be one of {KINDS}, got {kind!r}")
 
     def decorate(function):
-        TARGETS[name] = Target(name, kind, description, function, unit, identity)
+        TARGETS[name] = Target(name, kind, description, function, unit, identity, strata)
         return function
 
     return decorate
@@ -146,7 +150,7 @@ def phone_class(labels):
     return labels["phone_class"].to_numpy(), _source(labels, "speech") & (labels["phone_class"].to_numpy() != "")
 
 
-@register_target("source", "classification", "speech, music or noise")
+@register_target("source", "classification", "speech, music or noise", strata="source")
 def source(labels):
     return labels["source"].to_numpy(), np.ones(len(labels), dtype=bool)
 

@@ -33,11 +33,12 @@ def probe_heatmap(results: pd.DataFrame, setting: str = "in-distribution", title
     low = part.pivot_table(index="representation", columns="target", values="low", sort=False)
     high = part.pivot_table(index="representation", columns="target", values="high", sort=False)
     value, low, high = (table.reindex(index=rows, columns=targets) for table in (value, low, high))
-    text = [[f"{v:.2f}<br><span style='font-size:9px'>[{lo:.2f}, {hi:.2f}]</span>" if np.isfinite(v) else ""
+    text = [[f"{v:.2f}<br>[{lo:.2f}, {hi:.2f}]" if np.isfinite(v) else ""
              for v, lo, hi in zip(*cells)] for cells in zip(value.to_numpy(), low.to_numpy(), high.to_numpy())]
     columns = [f"{t}<br>({METRIC_NAMES[headline_metric(t)]})" for t in targets]
     figure = go.Figure(go.Heatmap(
-        z=value.to_numpy(), x=columns, y=rows, text=text, texttemplate="%{text}", zmin=0, zmax=1,
+        z=value.to_numpy(), x=columns, y=rows, text=text, texttemplate="%{text}", textfont=dict(size=10), zmin=0,
+        zmax=1,
         colorscale="Viridis", colorbar=dict(title="R² / acc."),
         hovertemplate="%{y}<br>%{x}: %{z:.3f}<extra></extra>"))
     figure.update_layout(title=wrap(title, 90), height=120 + 44 * len(rows), margin=dict(l=10, r=10, t=60, b=10),
@@ -97,7 +98,8 @@ def horizon_probe_figure(table: pd.DataFrame, title: str = ""):
     figure.update_xaxes(type="log", tickvals=horizons, ticktext=[f"{h}" for h in horizons],
                         title_text="tokens ahead (× 40 ms)")
     figure.update_yaxes(title_text="R² / accuracy", col=1)
-    figure.update_layout(title=wrap(title, 90), height=420, legend=dict(orientation="h", y=-0.25))
+    figure.update_layout(title=wrap(title, 90), height=460, legend=dict(orientation="h", y=-0.25),
+                         margin=dict(t=110))
     return figure
 
 
