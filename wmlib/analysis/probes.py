@@ -458,10 +458,11 @@ def subsample_utterances(index: np.ndarray, groups: np.ndarray, max_tokens: int,
     order = rng.permutation(len(names))
     if strata is not None:
         stratum = _stratum_of_groups(names, inverse, np.asarray(strata)[index])[order]
-        rank = np.zeros(len(order), dtype=int)  # the utterance's turn within its stratum
+        position = np.zeros(len(order), dtype=int)  # the utterance's place within its stratum
         for value in np.unique(stratum):
-            rank[stratum == value] = np.arange((stratum == value).sum()) // per_turn
-        order = order[np.lexsort((rng.permutation(len(order)), rank))]
+            position[stratum == value] = np.arange((stratum == value).sum())
+        stratum_order = rng.permutation(stratum.max() + 1)[stratum]  # strata take their turns in a random order
+        order = order[np.lexsort((position, stratum_order, position // per_turn))]
     sizes = np.bincount(inverse)
     keep = order[: max(1, int(np.searchsorted(np.cumsum(sizes[order]), max_tokens)) + 1)]
     return index[np.isin(inverse, keep)]
