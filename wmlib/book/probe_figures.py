@@ -41,7 +41,7 @@ def probe_heatmap(results: pd.DataFrame, setting: str = "in-distribution", title
         zmax=1,
         colorscale="Viridis", colorbar=dict(title="R² / acc."),
         hovertemplate="%{y}<br>%{x}: %{z:.3f}<extra></extra>"))
-    figure.update_layout(title=wrap(title, 90), height=120 + 44 * len(rows), margin=dict(l=10, r=10, t=60, b=10),
+    figure.update_layout(title=wrap(title, 70), height=120 + 44 * len(rows), margin=dict(l=10, r=10, t=60, b=10),
                          yaxis=dict(autorange="reversed"))
     return figure
 
@@ -76,7 +76,7 @@ def training_figure(table: pd.DataFrame, title: str = "", baselines: pd.DataFram
     figure.update_xaxes(type="log", tickvals=[max(s, 10) for s in steps], ticktext=[str(s) for s in steps],
                         title_text="training step (step 0 = random init, drawn at 10)")
     figure.data = tuple(trace.update(x=[max(x, 10) for x in trace.x]) for trace in figure.data)
-    figure.update_layout(title=wrap(title, 90), yaxis_title="R² / accuracy (in-distribution, 95% CI)", height=440)
+    figure.update_layout(title=wrap(title, 70), yaxis_title="R² / accuracy (in-distribution, 95% CI)", height=440)
     return figure
 
 
@@ -98,7 +98,7 @@ def horizon_probe_figure(table: pd.DataFrame, title: str = ""):
     figure.update_xaxes(type="log", tickvals=horizons, ticktext=[f"{h}" for h in horizons],
                         title_text="tokens ahead (× 40 ms)")
     figure.update_yaxes(title_text="R² / accuracy", col=1)
-    figure.update_layout(title=wrap(title, 90), height=460, legend=dict(orientation="h", y=-0.25),
+    figure.update_layout(title=wrap(title, 70), height=460, legend=dict(orientation="h", y=-0.25),
                          margin=dict(t=110))
     return figure
 
