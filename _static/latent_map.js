@@ -15,7 +15,17 @@
     player.addEventListener("timeupdate", function () {
       if (stopAt !== null && player.currentTime >= stopAt) { player.pause(); stopAt = null; }
     });
-    player.addEventListener("playing", function () { container.dataset.state = "playing"; });
+    player.addEventListener("playing", function () {
+      container.dataset.state = "playing";
+      // timeupdate fires only every ~250 ms: once sound really flows, also stop on time by the clock
+      clearTimeout(player.stopTimer);
+      if (stopAt !== null) {
+        var target = stopAt;
+        player.stopTimer = setTimeout(function () {
+          if (stopAt === target) { player.pause(); stopAt = null; }
+        }, Math.max(0, (target - player.currentTime) * 1000) + 80);
+      }
+    });
     player.addEventListener("pause", function () { container.dataset.state = "paused"; });
 
     plot.on("plotly_click", function (event) {
@@ -30,10 +40,6 @@
       var play = function () {
         player.currentTime = from;
         stopAt = end;
-        clearTimeout(player.stopTimer);  // timeupdate fires only every ~250 ms: stop on time as well
-        player.stopTimer = setTimeout(function () {
-          if (stopAt === end) { player.pause(); stopAt = null; }
-        }, (end - from) * 1000 + 30);
         var started = player.play();
         if (started && started.catch) {
           started.catch(function (error) { container.dataset.state = "blocked: " + error.name; });

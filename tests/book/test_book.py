@@ -157,7 +157,8 @@ def click_in_chromium(page: Path, script_for_point: str, check: str, wait_s: flo
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with tempfile.TemporaryDirectory() as profile_dir:
+    # Chromium's helper processes may still write to the profile for a moment after the browser is killed
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile_dir:
         browser = subprocess.Popen(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--no-first-run", "--disable-sync", f"--user-data-dir={profile_dir}",
