@@ -135,8 +135,7 @@ class ProbeStudy:
         jobs = [(row, target, probe) for target in targets for row in rows]
         if supervised:
             jobs += [("supervised", target, "supervised") for target in targets]
-        labels = self.tokens.labels[["utt_id", "split", "source", "voice", "voiced", "midi_pitch", "energy_db",
-                                     "phone", "phone_class", "word"]]
+        labels = self.tokens.labels  # whole: a target of your own may read any column
         calls = [((self.features["log-mel" if row == "supervised" else row], labels, target, kind),
                   dict(seeds=seeds, representation=row, folds=FOLDS[self.profile],
                        control=target in control and row != "supervised", control_types=self.types,
