@@ -3,7 +3,7 @@ prediction states along the horizon, and the study's tables."""
 import numpy as np
 import pytest
 
-from wmlib.analysis import probing, representations
+from wmlib.analysis import probing, representations, targets
 from wmlib.analysis.representations import (
     PART_NAMES,
     baseline_representations,
@@ -126,6 +126,16 @@ def test_probes_give_the_same_numbers_however_many_run_at_once(tiny_models, monk
                                 supervised=False))
     columns = ["representation", "target", "setting", "metric", "value", "low", "high"]
     assert tables[0][columns].equals(tables[1][columns])
+
+    @targets.register_target("loud", "classification", "louder than -30 dB")  # known to this process only
+    def loud(labels):
+        return (labels["energy_db"] > -30).to_numpy(), np.ones(len(labels), bool)
+
+    try:  # the worker processes receive the target itself, not its name
+        table = study.run(["loud"], rows=["MFCC"], seeds=(0,), supervised=False)
+        assert set(table["target"]) == {"loud"} and (table["setting"] == "in-distribution").any()
+    finally:
+        targets.TARGETS.pop("loud")
     training = probing.along_training(study, ["energy"])
     steps = [step for step, _ in list_checkpoints(tiny_models[runs.DEFAULT_MODEL])]
     assert sorted(training["step"].unique()) == steps and steps[0] == 0

@@ -136,7 +136,8 @@ class ProbeStudy:
         if supervised:
             jobs += [("supervised", target, "supervised") for target in targets]
         labels = self.tokens.labels  # whole: a target of your own may read any column
-        calls = [((self.features["log-mel" if row == "supervised" else row], labels, target, kind),
+        # Target objects, not names: a target registered in this process (a notebook) is unknown to the workers
+        calls = [((self.features["log-mel" if row == "supervised" else row], labels, get_target(target), kind),
                   dict(seeds=seeds, representation=row, folds=FOLDS[self.profile],
                        control=target in control and row != "supervised", control_types=self.types,
                        mdl=target in mdl and row != "supervised", max_tokens=MAX_TOKENS[self.profile]))
@@ -275,7 +276,7 @@ def along_training(study: ProbeStudy, targets, model: str = STUDY_MODEL, part: s
     for step, directory in list_checkpoints(run_dir(model, study.profile)):
         features = model_representations(directory, study.tokens, study.profile, progress=progress)[part]
         for target in targets:
-            calls.append(((features, study.tokens.labels, target),
+            calls.append(((features, study.tokens.labels, get_target(target)),
                           dict(seeds=seeds, representation=f"step {step}", folds=FOLDS[study.profile],
                                max_tokens=MAX_TOKENS[study.profile])))
             steps.append(step)
@@ -326,7 +327,7 @@ def along_horizon(study: ProbeStudy, targets, horizons=(1, 2, 4, 8), model: str 
         labels = subset.labels[valid].reset_index(drop=True)
         for name, array in sources.items():
             for target in targets:
-                calls.append(((array[valid], labels, target),
+                calls.append(((array[valid], labels, get_target(target)),
                               dict(seeds=seeds, representation=name, folds=FOLDS[study.profile],
                                    max_tokens=MAX_TOKENS[study.profile])))
                 tags.append(h)
