@@ -41,7 +41,7 @@ def throughput(tokens: int, dims_list, classes: int) -> None:
                 print(f"{probe:<12}{kind:<16}{dims:>6}{seconds:>9.2f}{tokens / seconds:>11,.0f}")
 
 
-def chapters(profile: str) -> None:
+def chapters(profile: str, seeds: int = 3) -> None:
     from wmlib.analysis import probing
     from wmlib.analysis.targets import PHONE_TARGETS, PITCH_TARGETS
 
@@ -52,7 +52,7 @@ def chapters(profile: str) -> None:
           f"acoustic units {study.seconds['types']:.1f} s)")
     workloads = {
         "pitch and energy": [
-            ("table", lambda: study.run(PITCH_TARGETS)),
+            ("table", lambda: study.run(PITCH_TARGETS, seeds=tuple(range(seeds)))),
             ("one hidden layer", lambda: study.run(["pitch_music", "pitch_speech"],
                                                    rows=["log-mel", "world model: feature", "random init"],
                                                    probe="mlp", seeds=(0,), supervised=False)),
@@ -62,7 +62,8 @@ def chapters(profile: str) -> None:
             ("along the horizon", lambda: probing.along_horizon(study, ["pitch_music", "energy"]))],
         "phones, sources and voices": [
             ("table (with controls and MDL)",
-             lambda: study.run(PHONE_TARGETS, control=("phone", "phone_class"), mdl=("phone", "phone_class"))),
+             lambda: study.run(PHONE_TARGETS, control=("phone", "phone_class"), mdl=("phone", "phone_class"),
+                               seeds=tuple(range(seeds)))),
             ("one hidden layer", lambda: study.run(["phone", "voice"], probe="mlp", seeds=(0,), supervised=False,
                                                    rows=["random init", "log-mel", "MFCC", "world model: feature"])),
             ("other models", lambda: study.run(["phone", "source", "voice"], rows=study.comparison_rows, seeds=(0,),
@@ -96,10 +97,11 @@ def main() -> None:
     parser.add_argument("--dims", type=int, nargs="+", default=[256, 1024])
     parser.add_argument("--classes", type=int, default=40)
     parser.add_argument("--no-chapters", action="store_true", help="only the synthetic rows")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds of the chapters' tables (the book: 3)")
     args = parser.parse_args()
     throughput(args.tokens, args.dims, args.classes)
     if not args.no_chapters:
-        chapters(args.profile)
+        chapters(args.profile, args.seeds)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(script: str, *args: str) -> str:
+def run(script: str, *args: str, timeout: int = 300) -> str:
     result = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], capture_output=True, text=True,
-                            timeout=300, cwd=ROOT)
+                            timeout=timeout, cwd=ROOT)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     return result.stdout
 
@@ -50,7 +50,8 @@ def test_probe_bench_prints_every_probe_and_both_chapters(tiny_tokens):
     from wmlib.model.runs import train_book_models
 
     train_book_models("tiny", progress=False)  # the chapters' rows read the book's models
-    out = run("probe_bench.py", "--profile", "tiny", "--tokens", "300", "--dims", "16", "--classes", "5")
+    out = run("probe_bench.py", "--profile", "tiny", "--tokens", "300", "--dims", "16", "--classes", "5", "--seeds",
+              "1", timeout=900)
     for probe in ("linear", "mlp", "supervised"):
         assert out.count(f"\n{probe} ") == 2, out  # regression and classification
     for chapter in ("pitch and energy", "phones, sources and voices"):
