@@ -6,8 +6,11 @@ the audio came from.
 
 Tables (all times in seconds from the start of the utterance's audio file):
 
-- ``utterances``: ``utt_id, path, source, voice, split, duration_s, text`` (``voice`` is the speaker, the
-  instrument or the noise kind; ``split`` is ``train | valid | test | heldout``; ``path`` is relative to ``root``).
+- ``utterances``: ``utt_id, path, source, voice, split, duration_s, text, domain, language, clean_id,
+  augmentation, origin`` (``voice`` is the speaker, the instrument, the noise kind or the real track; ``split`` is
+  ``train | valid | test | heldout``; ``path`` is relative to ``root``; ``domain`` is ``generated`` (clean),
+  ``randomized`` (a copy of ``clean_id`` through the effects recorded in ``augmentation``, JSON) or ``real``
+  (``origin`` names the recordings it was made of); ``language`` for speech).
 - ``phones``: ``utt_id, start_s, end_s, phone``.
 - ``words``: ``utt_id, start_s, end_s, word``.
 - ``notes``: ``utt_id, start_s, end_s, pitch, velocity`` (MIDI pitch and velocity).
@@ -33,14 +36,18 @@ from .profiles import Profile, data_root, get_profile
 SPLITS_VERSION = "splits-2"  # bump when assign_splits changes: the cache fingerprint includes it
 SOURCES = ("speech", "music", "noise")
 SPLITS = ("train", "valid", "test", "heldout")
+DOMAINS = ("generated", "randomized", "real")
 
 COLUMNS = {
-    "utterances": ["utt_id", "path", "source", "voice", "split", "duration_s", "text"],
+    "utterances": ["utt_id", "path", "source", "voice", "split", "duration_s", "text", "domain", "language",
+                   "clean_id", "augmentation", "origin"],
     "phones": ["utt_id", "start_s", "end_s", "phone"],
     "words": ["utt_id", "start_s", "end_s", "word"],
     "notes": ["utt_id", "start_s", "end_s", "pitch", "velocity"],
     "events": ["utt_id", "start_s", "end_s", "event"],
 }
+#: Columns a corpus may leave out (real corpora from :mod:`wmlib.data.loaders`): their default values.
+OPTIONAL = {"domain": "real", "language": "", "clean_id": "", "augmentation": "", "origin": ""}
 
 
 def empty_table(name: str) -> pd.DataFrame:
@@ -62,6 +69,9 @@ class Corpus:
 
     def __post_init__(self):
         self.root = Path(self.root)
+        for column, default in OPTIONAL.items():
+            if column not in self.utterances.columns:
+                self.utterances = self.utterances.assign(**{column: default})
         for table in COLUMNS:
             frame = getattr(self, table)
             missing = [c for c in COLUMNS[table] if c not in frame.columns]
@@ -70,6 +80,8 @@ class Corpus:
             setattr(self, table, frame[COLUMNS[table] + extra].reset_index(drop=True))
         bad = set(self.utterances["source"]) - set(SOURCES)
         assert not bad, f"{self.name}: unknown sources {bad}; expected {SOURCES}"
+        bad = set(self.utterances["domain"]) - set(DOMAINS)
+        assert not bad, f"{self.name}: unknown domains {bad}; expected {DOMAINS}"
         bad = set(self.utterances["split"]) - set(SPLITS)
         assert not bad, f"{self.name}: unknown splits {bad}; expected {SPLITS}"
         assert self.utterances["utt_id"].is_unique, f"{self.name}: utterance ids repeat"
@@ -100,16 +112,18 @@ class Corpus:
             )
         tables = {
             table: pd.read_csv(root / f"{table}.csv", keep_default_na=False, na_values=[""],
-                               dtype={"utt_id": str, "text": str, "phone": str, "word": str, "event": str})
+                               dtype={"utt_id": str, "text": str, "phone": str, "word": str, "event": str,
+                                      "clean_id": str, "augmentation": str, "origin": str, "language": str})
             for table in COLUMNS
         }
-        tables["utterances"]["text"] = tables["utterances"]["text"].fillna("")
+        for column in ("text", "language", "clean_id", "augmentation", "origin"):
+            tables["utterances"][column] = tables["utterances"][column].fillna("")
         return cls(root=root, name=name or root.name, **tables)
 
     def summary(self) -> pd.DataFrame:
-        """Minutes of audio and utterance counts per source and split."""
+        """Minutes of audio and utterance counts per domain, source and split."""
         return (
-            self.utterances.groupby(["source", "split"])
+            self.utterances.groupby(["domain", "source", "split"])
             .agg(utterances=("utt_id", "size"), minutes=("duration_s", lambda s: s.sum() / 60))
             .reset_index()
         )
@@ -120,7 +134,7 @@ class Corpus:
         Chapter 1 shows it to make the held-out voices and instruments visible.
         """
         return (
-            self.utterances.groupby(["source", "voice"])
+            self.utterances.groupby(["domain", "source", "voice"])
             .agg(splits=("split", lambda s: ", ".join(sorted(set(s)))), utterances=("utt_id", "size"),
                  minutes=("duration_s", lambda s: round(s.sum() / 60, 2)))
             .reset_index()
@@ -133,7 +147,7 @@ def assign_splits(utterances: pd.DataFrame, profile: Profile) -> pd.Series:
     The draw is stratified by voice (so every trained voice and instrument is also tested, where it has enough
     utterances) and each source gets at least one valid and one test utterance even in ``tiny``.
     """
-    heldout = set(profile.heldout_voices) | set(profile.heldout_instruments)
+    heldout = set(profile.heldout_voices) | set(profile.heldout_instruments) | set(profile.heldout_real)
     splits = pd.Series("train", index=utterances.index, dtype=object)
     rng = np.random.default_rng(profile.seed + 17)
     kept = utterances[~utterances["voice"].isin(heldout)]
@@ -159,10 +173,11 @@ def corpus_dir(profile: Profile) -> Path:
 
 def profile_fingerprint(profile: Profile) -> str:
     """A hash of everything that determines the corpus, so a changed profile rebuilds instead of reusing."""
-    from . import music, noise, speech
+    from . import augment, music, noise, real, speech
 
     recipe = {f.name: getattr(profile, f.name) for f in fields(profile)}
-    recipe["generators"] = [module.RECIPE_VERSION for module in (speech, music, noise)] + [SPLITS_VERSION]
+    recipe["generators"] = [module.RECIPE_VERSION for module in (speech, music, noise, real, augment)] + [
+        SPLITS_VERSION]
     return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -181,7 +196,7 @@ def build_corpus(profile: str | Profile | None = None, force: bool = False, prog
     Returns:
         The corpus.  Used by chapter 1 and every later chapter.
     """
-    from . import music, noise, speech
+    from . import augment, music, noise, real, speech
 
     profile = get_profile(profile)
     root = corpus_dir(profile)
@@ -194,24 +209,44 @@ def build_corpus(profile: str | Profile | None = None, force: bool = False, prog
 
     start = time.perf_counter()
     rng = np.random.default_rng(profile.seed)
-    seeds = rng.integers(0, 2**31 - 1, size=3)
+    seeds = rng.integers(0, 2**31 - 1, size=5)
+    real.check_packages(profile)  # before minutes of generation, not after
     timings = {}
     parts = []
-    for source, module, seed in (("speech", speech, seeds[0]), ("music", music, seeds[1]), ("noise", noise, seeds[2])):
+    for source, module, seed in (("speech", speech, seeds[0]), ("music", music, seeds[1]), ("noise", noise, seeds[2]),
+                                 ("real", real, seeds[3])):
         part_start = time.perf_counter()
-        parts.append(module.generate(profile, root, seed=int(seed), progress=progress))
+        part = module.generate(profile, root, seed=int(seed), progress=progress)
+        if part and source != "real":
+            part["utterances"] = part["utterances"].assign(domain="generated",
+                                                           language="en" if source == "speech" else "")
+        parts.append(part)
         timings[source] = round(time.perf_counter() - part_start, 2)
 
-    tables = {table: pd.concat([part[table] for part in parts if table in part] or [empty_table(table)],
-                               ignore_index=True) for table in COLUMNS}
-    utterances = tables["utterances"]
-    utterances["split"] = assign_splits(utterances, profile)
+    def gather(parts):
+        return {table: pd.concat([part[table] for part in parts if table in part] or [empty_table(table)],
+                                 ignore_index=True) for table in COLUMNS}
+
+    tables = gather(parts)
+    for column, default in OPTIONAL.items():
+        tables["utterances"][column] = tables["utterances"].get(column, default)
+        tables["utterances"][column] = tables["utterances"][column].fillna(default)
+    tables["utterances"]["split"] = assign_splits(tables["utterances"], profile)
+    part_start = time.perf_counter()
+    segments = {name: table for name, table in tables.items() if name != "utterances"}
+    copies = augment.generate(root, tables["utterances"], segments, profile.randomized_fraction, int(seeds[4]),
+                              progress=progress)
+    timings["randomized"] = round(time.perf_counter() - part_start, 2)
+    tables = gather([tables, copies])
     corpus = Corpus(root=root, name=profile.name, **tables)
     corpus.save()
     seconds = round(time.perf_counter() - start, 2)
     with atomic_write(stamp, mode="w") as handle:
         json.dump({"profile": profile.name, "fingerprint": fingerprint, "build_seconds": seconds,
-                   "seconds_per_source": timings, "audio_minutes": round(utterances["duration_s"].sum() / 60, 2)},
+                   "seconds_per_source": timings,
+                   "audio_minutes": round(corpus.utterances["duration_s"].sum() / 60, 2),
+                   "minutes_per_domain": corpus.utterances.groupby("domain")["duration_s"].sum().div(60).round(2)
+                   .to_dict()},
                   handle, indent=2)
     return corpus
 

@@ -5,9 +5,11 @@ Dasheng's 64×4 patches).  Token ``i`` of an utterance covers samples ``[i * hop
 
 Labels per token (columns of :attr:`TokenSet.labels`):
 
-- ``utt_id, token, start_s, end_s, source, voice, split``;
-- ``f0_hz`` and ``voiced``: exact from the MIDI notes for music (a note covering at least half the token);
-  estimated by pYIN for speech, and marked so by ``f0_estimated``; noise is unvoiced;
+- ``utt_id, token, start_s, end_s, source, voice, split, domain, language``;
+- ``f0_hz`` and ``voiced``: exact from the MIDI notes for generated music (a note covering at least half the
+  token); estimated by pYIN for speech (generated and real), and marked so by ``f0_estimated``; noise and real
+  music (polyphonic: no single F0) are unvoiced.  A randomized copy takes its clean source's F0 (the pitch did not
+  change; a noisy copy would only make pYIN worse);
 - ``midi_pitch``: ``f0_hz`` in MIDI units (NaN when unvoiced);
 - ``energy_db``: RMS of the token's samples in dB re full scale;
 - ``phone`` and ``phone_class``: the phone overlapping the token most (``""`` outside speech);
@@ -32,8 +34,9 @@ from .files import atomic_write
 from .phones import SILENCE, phone_class
 from .profiles import Profile, get_profile
 
-FEATURES_VERSION = "features-1"
-STRING_COLUMNS = ("utt_id", "source", "voice", "split", "phone", "phone_class", "word", "event")
+FEATURES_VERSION = "features-2"
+STRING_COLUMNS = ("utt_id", "source", "voice", "split", "domain", "language", "phone", "phone_class", "word",
+                  "event")
 
 
 @dataclass(frozen=True)
@@ -243,8 +246,12 @@ def speech_f0(audio: np.ndarray, count: int, config: FeatureConfig = FeatureConf
     return token_f0, voiced
 
 
-def tokenize_utterance(corpus: Corpus, utterance: pd.Series, config: FeatureConfig = FeatureConfig()):
-    """Tokens and labels of one utterance of ``corpus``; returns ``(mel_tokens, labels)``."""
+def tokenize_utterance(corpus: Corpus, utterance: pd.Series, config: FeatureConfig = FeatureConfig(),
+                       clean: pd.DataFrame | None = None):
+    """Tokens and labels of one utterance of ``corpus``; returns ``(mel_tokens, labels)``.
+
+    ``clean``: the labels of the clean source of a randomized copy, whose F0 the copy takes.
+    """
     import librosa
 
     audio = corpus.audio(utterance["utt_id"])
@@ -257,6 +264,7 @@ def tokenize_utterance(corpus: Corpus, utterance: pd.Series, config: FeatureConf
     labels = pd.DataFrame({
         "utt_id": utt_id, "token": np.arange(count), "start_s": starts, "end_s": ends,
         "source": utterance["source"], "voice": utterance["voice"], "split": utterance["split"],
+        "domain": utterance.get("domain", "real"), "language": utterance.get("language", ""),
         "energy_db": energy_db(audio, count, config),
         "phone": majority_label(phones, "phone", starts, ends),
         "word": majority_label(corpus.segments("words", utt_id), "word", starts, ends),
@@ -264,7 +272,11 @@ def tokenize_utterance(corpus: Corpus, utterance: pd.Series, config: FeatureConf
     })
     labels["phone_class"] = [phone_class(p) if p else "" for p in labels["phone"]]
     notes = corpus.segments("notes", utt_id)
-    if utterance["source"] == "music" or not notes.empty:
+    if clean is not None:
+        assert len(clean) == count, f"{utt_id}: {count} tokens but its clean source has {len(clean)}"
+        for column in ("f0_hz", "voiced", "f0_estimated"):
+            labels[column] = clean[column].to_numpy()
+    elif utterance["source"] == "music" or not notes.empty:
         pitch = note_pitch(notes, starts, ends)
         labels["f0_hz"] = librosa.midi_to_hz(pitch)
         labels["voiced"] = np.isfinite(pitch)
@@ -287,10 +299,15 @@ def tokenize(corpus: Corpus, config: FeatureConfig = FeatureConfig(), progress: 
     one fresh-clone build a worker segfaulted, probably while two fresh processes compiled librosa's numba
     functions into the same on-disk cache (not proven).
     """
-    mels, tables = [], []
-    rows = list(corpus.utterances.iterrows())
+    mels, tables, done = [], [], {}
+    utterances = corpus.utterances
+    if "clean_id" in utterances:  # clean sources first, so that a randomized copy can take their F0
+        utterances = utterances.iloc[np.argsort(utterances["clean_id"].fillna("").ne("").to_numpy(), kind="stable")]
+    rows = list(utterances.iterrows())
     for _, utterance in tqdm(rows, desc=f"tokens ({corpus.name})", unit="utt", disable=not progress):
-        tokens, labels = tokenize_utterance(corpus, utterance, config)
+        clean = done.get(utterance.get("clean_id") or None)
+        tokens, labels = tokenize_utterance(corpus, utterance, config, clean=clean)
+        done[utterance["utt_id"]] = labels
         mels.append(tokens)
         tables.append(labels)
     return TokenSet(np.concatenate(mels), pd.concat(tables, ignore_index=True), config)

@@ -11,15 +11,47 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# One speaker = a Festival voice plus an optional F0 target (diphone voices only) and a duration stretch.
-# Names are what labels and plots show.
+# One speaker = a Festival voice plus an optional F0 target and range (diphone voices only: mean and standard
+# deviation in Hz) and a duration stretch (> 1 is slower).  Names are what labels and plots show.
 VOICES: dict[str, dict] = {
     "slt": {"festival": "cmu_us_slt_arctic_hts", "f0_mean": None, "stretch": 1.0},  # female, HTS
     "kal": {"festival": "kal_diphone", "f0_mean": None, "stretch": 1.0},  # male, ~105 Hz
     "kal_high": {"festival": "kal_diphone", "f0_mean": 165, "stretch": 0.95},
     "kal_slow": {"festival": "kal_diphone", "f0_mean": 130, "stretch": 1.25},
+    "kal_low_wide": {"festival": "kal_diphone", "f0_mean": 95, "f0_std": 32, "stretch": 1.1},  # lively, low
+    "kal_fast_flat": {"festival": "kal_diphone", "f0_mean": 145, "f0_std": 5, "stretch": 0.8},  # monotone, fast
     "ked": {"festival": "ked_diphone", "f0_mean": None, "stretch": 1.0},  # male, held out
     "ked_high": {"festival": "ked_diphone", "f0_mean": 175, "stretch": 1.0},  # held out
+}
+
+# Real recordings that Debian ships (installed by `make book`; see data/README.md for licences).  Speech: 8 kHz
+# telephone prompts of real speakers; ``files`` is the folder under /usr/share/asterisk/sounds, ``format`` the
+# file type (``gsm`` = raw GSM 06.10), ``transcripts`` the gzipped "name: text" list where a package ships one.
+REAL_SPEAKERS: dict[str, dict] = {
+    "fr_june": {"package": "asterisk-core-sounds-fr-wav", "files": "fr_CA_f_June", "format": "wav",
+                "language": "fr", "sex": "female"},
+    "fr_armelle": {"package": "asterisk-prompt-fr-armelle", "files": "fr", "format": "gsm", "language": "fr",
+                   "sex": "female"},
+    "es_allison": {"package": "asterisk-core-sounds-es-wav", "files": "es_MX_f_Allison", "format": "wav",
+                   "language": "es", "sex": "female"},
+    "es_july": {"package": "asterisk-prompt-es-co", "files": "es", "format": "gsm", "language": "es",
+                "sex": "female"},
+    "it_carlo": {"package": "asterisk-core-sounds-it-wav", "files": "it_IT_m_Carlo", "format": "wav",
+                 "language": "it", "sex": "male",
+                 "transcripts": "/usr/share/doc/asterisk-core-sounds-it/core-sounds-it.txt.gz"},
+    "it_menardi": {"package": "asterisk-prompt-it-menardi-wav", "files": "it_IT_f_Menardi", "format": "wav",
+                   "language": "it", "sex": "female"},
+    "ru_ivrvoice": {"package": "asterisk-core-sounds-ru-wav", "files": "ru_RU_f_IvrvoiceRU", "format": "wav",
+                    "language": "ru", "sex": "female",
+                    "transcripts": "/usr/share/doc/asterisk-core-sounds-ru/core-sounds-ru.txt.gz"},
+}
+# Real recorded music: the five tracks of Asterisk's music on hold (8 kHz), by file name under
+# /usr/share/asterisk/moh.
+REAL_TRACKS: dict[str, dict] = {
+    name: {"package": "asterisk-moh-opsound-wav", "file": f"{file}.wav", "artist": file.split("-")[0]}
+    for name, file in [("cold_day", "macroform-cold_day"), ("robot_dity", "macroform-robot_dity"),
+                       ("the_simplicity", "macroform-the_simplicity"),
+                       ("morning_coffee", "manolo_camp-morning_coffee"), ("system", "reno_project-system")]
 }
 
 # One instrument = (soundfont, General MIDI program, pitch range).  Soundfonts: "timgm" is TimGM6mb.sf2 from
@@ -58,6 +90,13 @@ class Profile:
         seconds_speech / seconds_music / seconds_noise: target audio per source (reached within one utterance).
         voices / instruments: names from :data:`VOICES` / :data:`INSTRUMENTS` used by this profile.
         heldout_voices / heldout_instruments: subsets never put in train/valid/test; their split is ``heldout``.
+        seconds_real_speech / seconds_real_music: real recordings (Debian's Asterisk prompts and music on hold),
+            shared equally among ``real_speakers`` / ``real_tracks``.
+        heldout_real: real speakers and tracks never trained on: by default a whole language (Russian: its only
+            speaker), a whole speaker of a trained language (Italian, Menardi) and two whole tracks (one by an
+            artist heard in training, one by an artist never heard).
+        randomized_fraction: the share of generated train/valid/test utterances that also get a randomized copy
+            (domain randomization, :mod:`wmlib.data.augment`); the copy keeps its clean source's split and labels.
         seed: the one seed every random choice of the corpus derives from.
         valid_fraction / test_fraction: per-utterance split fractions of the non-held-out material.
     """
@@ -70,6 +109,12 @@ class Profile:
     instruments: tuple[str, ...] = tuple(INSTRUMENTS)
     heldout_voices: tuple[str, ...] = ("ked", "ked_high")
     heldout_instruments: tuple[str, ...] = ("vibraphone_fluidr3", "cello_timgm", "oboe_fluidr3")
+    seconds_real_speech: float = 0.0
+    seconds_real_music: float = 0.0
+    real_speakers: tuple[str, ...] = tuple(REAL_SPEAKERS)
+    real_tracks: tuple[str, ...] = tuple(REAL_TRACKS)
+    heldout_real: tuple[str, ...] = ("ru_ivrvoice", "it_menardi", "the_simplicity", "system")
+    randomized_fraction: float = 0.5
     seed: int = 0
     valid_fraction: float = 0.1
     test_fraction: float = 0.1
@@ -83,19 +128,32 @@ class Profile:
                 f"profile {self.name}: unknown instrument {name!r}; known: {sorted(INSTRUMENTS)}")
         assert set(self.heldout_voices) <= set(self.voices), "held-out voices must be among the profile's voices"
         assert set(self.heldout_instruments) <= set(self.instruments), "held-out instruments must be in the profile"
+        for name in self.real_speakers:
+            assert name in REAL_SPEAKERS, f"profile {self.name}: unknown real speaker {name!r}; known: {sorted(REAL_SPEAKERS)}"
+        for name in self.real_tracks:
+            assert name in REAL_TRACKS, f"profile {self.name}: unknown real track {name!r}; known: {sorted(REAL_TRACKS)}"
+        assert set(self.heldout_real) <= set(self.real_speakers) | set(self.real_tracks), (
+            "held-out real speakers and tracks must be among the profile's")
+        assert 0.0 <= self.randomized_fraction <= 1.0, "randomized_fraction must lie in [0, 1]"
 
     @property
     def total_seconds(self) -> float:
-        return self.seconds_speech + self.seconds_music + self.seconds_noise
+        """Seconds of clean audio (generated and real; randomized copies come on top)."""
+        return (self.seconds_speech + self.seconds_music + self.seconds_noise + self.seconds_real_speech
+                + self.seconds_real_music)
 
 
 PROFILES: dict[str, Profile] = {
     # Seconds to build; every voice, instrument and noise kind appears at least once.
-    "tiny": Profile("tiny", seconds_speech=60, seconds_music=60, seconds_noise=20),
-    # The book: 64 minutes, 45% speech / 40% music / 15% noise.
-    "default": Profile("default", seconds_speech=1740, seconds_music=1540, seconds_noise=580),
-    # GPU scale: about 10 hours.
-    "large": Profile("large", seconds_speech=16200, seconds_music=14400, seconds_noise=5400),
+    "tiny": Profile("tiny", seconds_speech=60, seconds_music=60, seconds_noise=20, seconds_real_speech=50,
+                    seconds_real_music=40),
+    # The book: 64 minutes generated (45% speech / 40% music / 15% noise), half of it again randomized, and
+    # 26 minutes of real recordings.
+    "default": Profile("default", seconds_speech=1740, seconds_music=1540, seconds_noise=580,
+                       seconds_real_speech=840, seconds_real_music=720),
+    # GPU scale: about 10 hours generated, every real recording Debian ships of the named packages (~3 h).
+    "large": Profile("large", seconds_speech=16200, seconds_music=14400, seconds_noise=5400,
+                     seconds_real_speech=12000, seconds_real_music=1080),
 }
 
 

@@ -24,7 +24,7 @@ from .audio import SAMPLE_RATE, write_wav
 from .phones import SILENCE, normalize_phone
 from .profiles import VOICES, Profile
 
-RECIPE_VERSION = "speech-1"
+RECIPE_VERSION = "speech-2"
 APT_PACKAGES = "festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k festlex-cmu"
 WORDS_PER_SECOND = 2.6  # measured speaking rate of the three voices at stretch 1.0, to size the first batch
 
@@ -94,7 +94,7 @@ def _scheme_string(text: str) -> str:
 def _voice_setup(voice: dict) -> str:
     lines = [f"(voice_{voice['festival']})"]
     if voice["f0_mean"] is not None:
-        lines.append(f"(set! int_lr_params '((target_f0_mean {voice['f0_mean']}) (target_f0_std 14) "
+        lines.append(f"(set! int_lr_params '((target_f0_mean {voice['f0_mean']}) (target_f0_std {voice.get('f0_std', 14)}) "
                      "(model_f0_mean 170) (model_f0_std 34)))")
     lines.append(f"(Parameter.set 'Duration_Stretch {voice['stretch']})")
     return "\n".join(lines)
