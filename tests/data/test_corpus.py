@@ -15,12 +15,17 @@ from wmlib.data.profiles import INSTRUMENTS, PROFILES, Profile, UnknownProfileEr
 
 SMALL = Profile("small-test", seconds_speech=8, seconds_music=8, seconds_noise=4, voices=("kal", "slt"),
                 instruments=("piano_timgm", "flute_timgm"), heldout_voices=("slt",), heldout_instruments=(),
-                noise_kinds=("pink", "impulses"))
+                noise_kinds=("pink", "impulses"), seconds_real_speech=6, seconds_real_music=4,
+                real_speakers=("fr_june", "ru_ivrvoice"), real_tracks=("cold_day", "system"),
+                heldout_real=("ru_ivrvoice", "system"))
 
 
 def test_every_voice_instrument_and_noise_kind_is_present(tiny_corpus):
     utterances = tiny_corpus.utterances
     profile = PROFILES["tiny"]
+    real = utterances[utterances["domain"] == "real"]
+    assert set(real["voice"]) == set(profile.real_speakers) | set(profile.real_tracks)
+    utterances = utterances[utterances["domain"] != "real"]
     assert set(utterances.loc[utterances["source"] == "speech", "voice"]) == set(profile.voices)
     assert set(utterances.loc[utterances["source"] == "music", "voice"]) == set(profile.instruments)
     assert set(utterances.loc[utterances["source"] == "noise", "voice"]) == set(profile.noise_kinds)
@@ -31,11 +36,14 @@ def test_every_voice_instrument_and_noise_kind_is_present(tiny_corpus):
 def test_heldout_voices_and_instruments_never_train(tiny_corpus):
     utterances = tiny_corpus.utterances
     profile = PROFILES["tiny"]
-    heldout = utterances["voice"].isin(profile.heldout_voices + profile.heldout_instruments)
+    heldout = utterances["voice"].isin(profile.heldout_voices + profile.heldout_instruments + profile.heldout_real)
     assert (utterances.loc[heldout, "split"] == "heldout").all()
     assert (utterances.loc[~heldout, "split"] != "heldout").all()
     for source in ("speech", "music", "noise"):
         assert {"train", "valid", "test"} <= set(utterances.loc[utterances["source"] == source, "split"])
+    real = utterances[utterances["domain"] == "real"]
+    assert {"train", "heldout"} <= set(real["split"])
+    assert not set(real.loc[real["split"] == "heldout", "voice"]) & set(real.loc[real["split"] != "heldout", "voice"])
 
 
 def test_durations_match_the_files(tiny_corpus):
@@ -46,7 +54,7 @@ def test_durations_match_the_files(tiny_corpus):
 
 
 def test_phone_segments_lie_inside_the_file_and_end_at_its_end(tiny_corpus):
-    for utt in tiny_corpus.utterances.query("source == 'speech'").itertuples():
+    for utt in tiny_corpus.utterances.query("source == 'speech' and domain != 'real'").itertuples():
         phones = tiny_corpus.segments("phones", utt.utt_id)
         assert len(phones) > 3
         assert (phones["start_s"] >= 0).all() and (phones["end_s"] <= utt.duration_s + 1e-9).all()
@@ -60,7 +68,7 @@ def test_phone_segments_lie_inside_the_file_and_end_at_its_end(tiny_corpus):
 
 def test_silence_segments_are_quieter_than_speech(tiny_corpus):
     quieter = []
-    for utt in tiny_corpus.utterances.query("source == 'speech'").itertuples():
+    for utt in tiny_corpus.utterances.query("source == 'speech' and domain == 'generated'").itertuples():
         audio = tiny_corpus.audio(utt.utt_id)
         phones = tiny_corpus.segments("phones", utt.utt_id)
         def rms(rows):
@@ -72,7 +80,7 @@ def test_silence_segments_are_quieter_than_speech(tiny_corpus):
 
 
 def test_notes_lie_inside_the_file_and_are_monophonic(tiny_corpus):
-    for utt in tiny_corpus.utterances.query("source == 'music'").itertuples():
+    for utt in tiny_corpus.utterances.query("source == 'music' and domain != 'real'").itertuples():
         notes = tiny_corpus.segments("notes", utt.utt_id)
         assert len(notes) > 2 and notes["end_s"].max() < utt.duration_s
         assert (notes["start_s"].iloc[1:].to_numpy() >= notes["end_s"].iloc[:-1].to_numpy()).all()
@@ -80,7 +88,8 @@ def test_notes_lie_inside_the_file_and_are_monophonic(tiny_corpus):
 
 
 def test_events_are_louder_than_the_gaps_between_them(tiny_corpus):
-    for utt in tiny_corpus.utterances.query("voice == 'impulses' or voice == 'filtered_bursts'").itertuples():
+    clean = tiny_corpus.utterances.query("domain == 'generated'")  # a randomized copy may have noise in its gaps
+    for utt in clean.query("voice == 'impulses' or voice == 'filtered_bursts'").itertuples():
         audio = tiny_corpus.audio(utt.utt_id)
         inside = np.zeros(len(audio), dtype=bool)
         for event in tiny_corpus.segments("events", utt.utt_id).itertuples():
@@ -90,10 +99,11 @@ def test_events_are_louder_than_the_gaps_between_them(tiny_corpus):
 
 def test_mix_of_the_default_profile():
     profile = PROFILES["default"]
-    assert profile.total_seconds >= 3600
+    generated = profile.seconds_speech + profile.seconds_music + profile.seconds_noise
+    assert generated >= 3600 and profile.seconds_real_speech > 0 and profile.seconds_real_music > 0
     shares = ((profile.seconds_speech, 0.45), (profile.seconds_music, 0.40), (profile.seconds_noise, 0.15))
     for seconds, share in shares:
-        assert seconds / profile.total_seconds == pytest.approx(share, abs=0.02)
+        assert seconds / generated == pytest.approx(share, abs=0.02)
 
 
 def _digest(corpus: Corpus) -> str:

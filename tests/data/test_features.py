@@ -78,9 +78,12 @@ def test_labels_cover_every_token(tiny_corpus, tiny_tokens):
         count = (labels["utt_id"] == utt.utt_id).sum()
         assert count == int(utt.duration_s * 16000) // 640, utt.utt_id
     speech = labels[labels["source"] == "speech"]
-    assert (speech["phone"] != "").all() and speech["f0_estimated"].all()
+    assert speech["f0_estimated"].all() and (speech["domain"] == "real").any()
+    assert ((speech["phone"] != "") == (speech["domain"] != "real")).all()  # real speech has no phone labels
     music = labels[labels["source"] == "music"]
-    assert not music["f0_estimated"].any() and music["voiced"].mean() > 0.5
+    assert not music["f0_estimated"].any() and music.loc[music["domain"] != "real", "voiced"].mean() > 0.5
+    assert not music.loc[music["domain"] == "real", "voiced"].any()  # polyphonic: no single F0
+    assert set(labels["domain"]) == {"generated", "randomized", "real"}
     assert not labels.loc[labels["source"] == "noise", "voiced"].any()
     assert set(labels["split"]) == {"train", "valid", "test", "heldout"}
 
@@ -89,7 +92,7 @@ def test_music_pitch_agrees_with_an_independent_estimate(tiny_corpus, tiny_token
     """On >= 95% of voiced music tokens, pYIN on the rendered audio is within 50 cents of the MIDI label."""
     labels = tiny_tokens.labels
     agree = []
-    for utt_id in tiny_corpus.utterances.query("source == 'music'")["utt_id"]:
+    for utt_id in tiny_corpus.utterances.query("source == 'music' and domain == 'generated'")["utt_id"]:
         f0, _, _ = librosa.pyin(tiny_corpus.audio(utt_id), fmin=librosa.midi_to_hz(30),
                                 fmax=librosa.midi_to_hz(100), sr=16000, frame_length=2048, hop_length=160,
                                 resolution=0.2)  # 20-cent bins: 4x faster, well inside the 50-cent tolerance

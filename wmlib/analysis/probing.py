@@ -70,7 +70,8 @@ class ProbeStudy:
 
     @classmethod
     def load(cls, profile: str | None = None, models: dict | None = None, progress: bool = False) -> ProbeStudy:
-        """The book's study for ``profile``: its probe tokens, the baselines, the random-init control, the masked
+        """The book's study for ``profile``: its probe tokens (the clean generated corpus, whose labels are exact;
+        randomized copies and real recordings are the chapter "Real sound"'s), the baselines, the random-init control, the masked
         autoencoder, every part of the default model (``models``: extra ``name -> run or checkpoint dir``, whose
         ``feature`` part is added as row ``name``) and the comparison rows (:attr:`comparison_rows`)."""
         from wmlib.data.features import load_tokens
@@ -79,7 +80,9 @@ class ProbeStudy:
 
         profile = get_profile(profile).name
         start = time.perf_counter()
-        tokens = select_utterances(load_tokens(profile, progress=progress), PROBE_UTTERANCES[profile], seed=0)
+        tokens = load_tokens(profile, progress=progress)
+        tokens = tokens.select(tokens.labels["domain"] == "generated")  # exact labels; real sound has its chapter
+        tokens = select_utterances(tokens, PROBE_UTTERANCES[profile], seed=0)
         baselines = baseline_representations(tokens)
         directory = run_dir(STUDY_MODEL, profile)
         features = {"random init": model_representations(directory / "checkpoints" / "step-000000", tokens, profile,

@@ -52,8 +52,11 @@ class MissingAlignmentWarning(UserWarning):
 
 
 def _table(name: str, rows: list) -> pd.DataFrame:
-    """Rows (tuples in :data:`COLUMNS` order) as a table, or :func:`empty_table` when there are none."""
-    return pd.DataFrame(rows, columns=COLUMNS[name]) if rows else empty_table(name)
+    """Rows (tuples in :data:`COLUMNS` order, up to the optional columns a real corpus leaves to their defaults)
+    as a table, or :func:`empty_table` when there are none."""
+    if not rows:
+        return empty_table(name)
+    return pd.DataFrame(rows, columns=COLUMNS[name][: len(rows[0])])
 
 
 def _corpus(name: str, root: Path, **rows: list) -> Corpus:

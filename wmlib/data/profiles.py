@@ -26,7 +26,8 @@ VOICES: dict[str, dict] = {
 
 # Real recordings that Debian ships (installed by `make book`; see data/README.md for licences).  Speech: 8 kHz
 # telephone prompts of real speakers; ``files`` is the folder under /usr/share/asterisk/sounds, ``format`` the
-# file type (``gsm`` = raw GSM 06.10), ``transcripts`` the gzipped "name: text" list where a package ships one.
+# file type (``gsm`` = raw GSM 06.10), ``transcripts`` the gzipped "name: text" list (under /usr/share) where a
+# package ships one (the French and Spanish lists come in packages that conflict with armelle's and July's).
 REAL_SPEAKERS: dict[str, dict] = {
     "fr_june": {"package": "asterisk-core-sounds-fr-wav", "files": "fr_CA_f_June", "format": "wav",
                 "language": "fr", "sex": "female"},
@@ -38,12 +39,12 @@ REAL_SPEAKERS: dict[str, dict] = {
                 "sex": "female"},
     "it_carlo": {"package": "asterisk-core-sounds-it-wav", "files": "it_IT_m_Carlo", "format": "wav",
                  "language": "it", "sex": "male",
-                 "transcripts": "/usr/share/doc/asterisk-core-sounds-it/core-sounds-it.txt.gz"},
+                 "transcripts": "doc/asterisk-core-sounds-it/core-sounds-it.txt.gz"},
     "it_menardi": {"package": "asterisk-prompt-it-menardi-wav", "files": "it_IT_f_Menardi", "format": "wav",
                    "language": "it", "sex": "female"},
     "ru_ivrvoice": {"package": "asterisk-core-sounds-ru-wav", "files": "ru_RU_f_IvrvoiceRU", "format": "wav",
                     "language": "ru", "sex": "female",
-                    "transcripts": "/usr/share/doc/asterisk-core-sounds-ru/core-sounds-ru.txt.gz"},
+                    "transcripts": "doc/asterisk-core-sounds-ru/core-sounds-ru.txt.gz"},
 }
 # Real recorded music: the five tracks of Asterisk's music on hold (8 kHz), by file name under
 # /usr/share/asterisk/moh.

@@ -44,12 +44,10 @@ class MissingPackageError(MissingToolError):
     """A Debian package of real recordings is not installed; the message names it and the command."""
 
 
-def asterisk_root() -> Path:
-    """Where Debian installs Asterisk's sounds: ``$WMLIB_ASTERISK_ROOT`` or ``/usr/share/asterisk``.
-
-    The tests point it at small files they write in the packages' layout.
-    """
-    return Path(os.environ.get("WMLIB_ASTERISK_ROOT", "/usr/share/asterisk"))
+def debian_share() -> Path:
+    """Where Debian installs shared data: ``$WMLIB_DEBIAN_SHARE`` or ``/usr/share`` (Asterisk's sounds are in
+    ``asterisk/``, the transcripts in ``doc/``).  The tests point it at small files they write in that layout."""
+    return Path(os.environ.get("WMLIB_DEBIAN_SHARE", "/usr/share"))
 
 
 def packages(profile: Profile | None = None) -> list[str]:
@@ -66,7 +64,7 @@ def speaker_files(name: str, root: Path | None = None) -> list[Path]:
         MissingPackageError: the speaker's package is not installed (no files where it installs them).
     """
     speaker = REAL_SPEAKERS[name]
-    folder = (root or asterisk_root()) / "sounds" / speaker["files"]
+    folder = (root or debian_share()) / "asterisk" / "sounds" / speaker["files"]
     files = sorted(path for path in folder.rglob(f"*.{speaker['format']}")
                    if not NOT_SPEECH.search(path.relative_to(folder).as_posix()))
     if not files:
@@ -83,7 +81,7 @@ def track_file(name: str, root: Path | None = None) -> Path:
         MissingPackageError: its package is not installed.
     """
     track = REAL_TRACKS[name]
-    path = (root or asterisk_root()) / "moh" / track["file"]
+    path = (root or debian_share()) / "asterisk" / "moh" / track["file"]
     if not path.is_file():
         raise MissingPackageError(
             f"real music track {name!r}: {path} is missing; install the Debian package `{track['package']}` "
@@ -140,16 +138,17 @@ def read_transcripts(path: str | Path | None) -> dict[str, str]:
 
 def _speech(profile: Profile, out: Path, seed: int, root: Path | None, bar) -> list[dict]:
     rows = []
-    share = profile.seconds_real_speech / len(profile.real_speakers)
+    quota = profile.seconds_real_speech / len(profile.real_speakers)
     for index, name in enumerate(profile.real_speakers):
         speaker = REAL_SPEAKERS[name]
         files = speaker_files(name, root)
-        texts = read_transcripts(speaker.get("transcripts"))
+        share = root or debian_share()
+        texts = read_transcripts(share / speaker["transcripts"] if "transcripts" in speaker else None)
         order = np.random.default_rng([seed, index]).permutation(len(files))
-        folder = (root or asterisk_root()) / "sounds" / speaker["files"]
+        folder = share / "asterisk" / "sounds" / speaker["files"]
         spoken, pieces, names, prompts = 0.0, [], [], []
         for file_index in order:
-            if spoken >= share:
+            if spoken >= quota:
                 break
             path = files[file_index]
             audio = read_recording(path)
@@ -160,7 +159,7 @@ def _speech(profile: Profile, out: Path, seed: int, root: Path | None, bar) -> l
             prompts.append(texts.get(path.relative_to(folder).with_suffix("").as_posix(), ""))
             spoken += len(audio) / SAMPLE_RATE
             bar.update(len(audio) / SAMPLE_RATE)
-            if sum(len(p) for p in pieces) >= UTTERANCE_SECONDS * SAMPLE_RATE or spoken >= share:
+            if sum(len(p) for p in pieces) >= UTTERANCE_SECONDS * SAMPLE_RATE or spoken >= quota:
                 rows.append(_write_utterance(out, f"real-speech-{name}-{len(rows):04d}", "speech", name,
                                              speaker["language"], np.concatenate(pieces), names, prompts))
                 pieces, names, prompts = [], [], []
@@ -207,7 +206,7 @@ def generate(profile: Profile, out: Path, seed: int, progress: bool = True,
         profile: how many seconds of real speech and music, which speakers and tracks.
         out: the corpus folder.
         seed: orders each speaker's prompts before they are chained.
-        root: where the Debian packages put their files (default :func:`asterisk_root`).
+        root: the Debian share folder the packages install into (default :func:`debian_share`).
 
     Returns:
         ``{"utterances": ...}`` (split still unassigned): ``utt_id, path, source, voice, duration_s, text, domain,

@@ -38,16 +38,23 @@ class Windows:
 
     @classmethod
     def from_tokens(cls, tokens: TokenSet, split: str, length: int, max_windows: int | None = None,
-                    seed: int = 0) -> Windows:
-        """Cut every utterance of ``split`` into windows of ``length`` tokens (the remainder is dropped)."""
+                    seed: int = 0, where: dict | None = None) -> Windows:
+        """Cut every utterance of ``split`` into windows of ``length`` tokens (the remainder is dropped).
+
+        ``where``: label column -> value or list of values the tokens must have (e.g. ``{"domain": "real",
+        "source": "speech"}``).
+        """
         labels = tokens.labels
+        keep = labels["split"].to_numpy() == split
+        for column, values in (where or {}).items():
+            keep &= labels[column].isin(values if isinstance(values, (list, tuple, set)) else [values]).to_numpy()
         mels, utt_ids = [], []
-        for utt_id, rows in labels[labels["split"] == split].groupby("utt_id", sort=True):
+        for utt_id, rows in labels[keep].groupby("utt_id", sort=True):
             index = rows.index.to_numpy()
             for start in range(0, len(index) - length + 1, length):
                 mels.append(tokens.mel[index[start:start + length]])
                 utt_ids.append(utt_id)
-        assert mels, f"no utterance of split {split!r} has {length} tokens"
+        assert mels, f"no utterance of split {split!r}{f' where {where}' if where else ''} has {length} tokens"
         mel, utt_ids = np.stack(mels), np.array(utt_ids)  # (W, L, n_mels, frames)
         if max_windows is not None and len(mel) > max_windows:
             keep = np.sort(np.random.default_rng(seed).choice(len(mel), max_windows, replace=False))
@@ -271,21 +278,27 @@ def standard_methods(train: Windows, models: dict, horizons=(1, 2, 4, 8), order:
     return methods | {name: ModelPredictor(model) for name, model in models.items()}
 
 
+GENERATED = {"domain": "generated"}  # the clean generated corpus (no randomized copies, no real recordings)
+
+
 def evaluate_runs(profile: str | None, runs: dict, horizons=(1, 2, 4, 8), length: int = 64,
                   train_windows: int = 600, n_boot: int = 1000, seed: int = 0, random_init: str | None = "all",
-                  stride_ahead: int = 4) -> pd.DataFrame:
+                  stride_ahead: int = 4, split: str = "test", where: dict | None = GENERATED) -> pd.DataFrame:
     """Retrieval table for trained runs, the random-initialisation control and the baselines.
 
     Args:
-        profile: corpus profile (test split for queries, train split for the linear baseline).
+        profile: corpus profile (``split`` for queries, train split — every domain, the models' own training
+            mixture — for the linear baseline).
+        split, where: the queries' split and label filter (:meth:`Windows.from_tokens`; default: the test split
+            of the clean generated corpus).
         runs: name -> run directory of :func:`wmlib.model.train.train` (its final weights) or a checkpoint of one.
         train_windows: windows of the training split used to fit the linear autoregression (a random subset).
         random_init: ``"all"``: add every run's step-0 checkpoint as ``"<name> (random init)"``; a run's name:
             only that one's; ``None``: none.
 
     Returns:
-        The :func:`retrieval_table` of every method.  Used by ``python -m wmlib evaluate`` and the chapter
-        "Training and prediction".
+        The :func:`retrieval_table` of every method.  Used by ``python -m wmlib evaluate`` and the chapters
+        "Training and prediction" and "Real sound".
     """
     from wmlib.data.features import load_tokens
 
@@ -295,7 +308,7 @@ def evaluate_runs(profile: str | None, runs: dict, horizons=(1, 2, 4, 8), length
         f"random_init must be None, 'all' or one of {sorted(runs)}, got {random_init!r}")
     tokens = load_tokens(profile, progress=False)
     train = Windows.from_tokens(tokens, "train", length, max_windows=train_windows, seed=seed)
-    test = Windows.from_tokens(tokens, "test", length)
+    test = Windows.from_tokens(tokens, split, length, where=where)
     models = {}
     for name, path in runs.items():
         models[name] = load_model(path)[0]

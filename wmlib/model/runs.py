@@ -18,6 +18,11 @@ compares all three at equal training.  The book also trains the control ``masked
 reconstruct masked tokens; :data:`CONTROL_MODELS`) for the comparison-model budget, for the probing chapters.
 ``rssm-reconstruction`` (classic Dreamer) is a named model too, trained on demand
 (``python -m wmlib train --model NAME``).
+
+The sim-to-real ablation (:data:`ABLATION_MODELS`, chapter "Real sound") trains the default model at the
+comparison budget on fewer domains of the corpus: ``clean-generated`` (the generated audio only, as the book did
+before it had real recordings) and ``randomized-generated`` (generated plus its randomized copies).  The default
+model's checkpoint at the same step is the third row: randomized plus real.
 """
 from __future__ import annotations
 
@@ -40,12 +45,19 @@ MODELS: dict[str, dict] = {
     "rssm-reconstruction": {"dynamics": "rssm", "objective": "reconstruction"},
     "transformer-reconstruction": {"dynamics": "transformer", "objective": "reconstruction"},
     "masked-autoencoder": {"architecture": "masked_autoencoder"},
+    "clean-generated": {"dynamics": "transformer", "objective": "contrastive"},
+    "randomized-generated": {"dynamics": "transformer", "objective": "contrastive"},
 }
+#: name -> the corpus domains it trains on, for the models that do not train on all of them.
+TRAINING_DOMAINS: dict[str, tuple[str, ...]] = {"clean-generated": ("generated",),
+                                                "randomized-generated": ("generated", "randomized")}
 
 #: The models ``python -m wmlib book`` trains, in this order.
 BOOK_MODELS = ("transformer-contrastive", "rssm-contrastive", "transformer-reconstruction")
 #: The controls ``python -m wmlib book`` trains after them (for the probing chapters), at the comparison budget.
 CONTROL_MODELS = ("masked-autoencoder",)
+#: The sim-to-real ablation ``python -m wmlib book`` trains last, at the comparison budget.
+ABLATION_MODELS = ("clean-generated", "randomized-generated")
 
 #: Per profile: the model preset and the training settings shared by every model of the profile.
 TRAINING: dict[str, dict] = {
@@ -72,6 +84,8 @@ def run_config(name: str, profile: str | None = None, **changes) -> TrainConfig:
     settings = dict(TRAINING[profile])
     if name != DEFAULT_MODEL:
         settings["steps"] = COMPARISON_STEPS[profile]
+    if name in TRAINING_DOMAINS:
+        settings["domains"] = TRAINING_DOMAINS[name]
     keep = (0, COMPARISON_STEPS[profile], *[2**i * 50 for i in range(12)])  # step 0 is the random-init control
     return TrainConfig(profile=profile, name=name, model_overrides=dict(MODELS[name]), keep_checkpoints_at=keep,
                        **{**settings, **changes})
@@ -132,7 +146,7 @@ def locate_model(model: str | os.PathLike | None = None, profile: str | None = N
         name, directory = str(model), root / str(model)
         if not (directory / MODEL_FILE).is_file():
             command = f"python -m wmlib train --model {name} --profile {get_profile(profile).name}"
-            book = " or `make book`" if name in BOOK_MODELS + CONTROL_MODELS else ""
+            book = " or `make book`" if name in BOOK_MODELS + CONTROL_MODELS + ABLATION_MODELS else ""
             raise CheckpointError(f"model {name!r} is not trained yet (no {MODEL_FILE} in {directory}): train it "
                                   f"with `{command}`{book}")
         return name, directory
@@ -142,14 +156,14 @@ def locate_model(model: str | os.PathLike | None = None, profile: str | None = N
 
 
 def train_book_models(profile: str | None = None, progress: bool = True) -> dict[str, Path]:
-    """Train (or finish, or just find) every model of :data:`BOOK_MODELS` and :data:`CONTROL_MODELS`; name -> run
-    directory.
+    """Train (or finish, or just find) every model of :data:`BOOK_MODELS`, :data:`CONTROL_MODELS` and
+    :data:`ABLATION_MODELS`; name -> run directory.
 
     A run directory left by another configuration (the code's settings changed since) is renamed to
     ``<name>.replaced-<time>``, never deleted, and the model is trained afresh.
     """
     found = {}
-    for name in BOOK_MODELS + CONTROL_MODELS:
+    for name in BOOK_MODELS + CONTROL_MODELS + ABLATION_MODELS:
         config = run_config(name, profile)
         try:
             found[name] = train(config, progress=progress)

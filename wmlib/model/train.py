@@ -71,6 +71,8 @@ class TrainConfig:
         preset: model size preset (a key of ``wmlib.model.models.SIZES``).
         model_overrides: ``ModelConfig`` fields set on top of the preset, e.g. ``{"dynamics": "transformer"}``.
         split: which split's utterances are trained on.
+        domains: which domains of the corpus (``generated``, ``randomized``, ``real``) are trained on; the book's
+            sim-to-real ablation trains on fewer.
         seq_len: tokens per training window (64 = 2.56 s); utterances shorter than this are skipped.
         batch_size: windows per step, summed over all processes (the *global* batch).
         steps: optimizer steps in all.
@@ -94,6 +96,7 @@ class TrainConfig:
     preset: str = "default"
     model_overrides: dict = field(default_factory=dict)
     split: str = "train"
+    domains: tuple[str, ...] = ("generated", "randomized", "real")
     seq_len: int = 64
     batch_size: int = 16
     steps: int = 1000
@@ -119,6 +122,9 @@ class TrainConfig:
         assert self.checkpoint_every >= 1 and self.log_every >= 1, "checkpoint_every and log_every must be >= 1"
         assert self.name and "/" not in self.name, f"name must be a non-empty folder name, got {self.name!r}"
         self.keep_checkpoints_at = tuple(sorted({int(s) for s in self.keep_checkpoints_at}))
+        self.domains = tuple(self.domains)
+        assert self.domains and set(self.domains) <= {"generated", "randomized", "real"}, (
+            f"domains must be among generated, randomized, real; got {self.domains!r}")
 
     def model_config(self):
         """The ``ModelConfig`` this run trains: ``ModelConfig.preset(preset, **model_overrides)``."""
@@ -160,11 +166,14 @@ class TokenWindows:
         tokens: a :class:`wmlib.data.features.TokenSet`.
         seq_len: tokens per window.
         split: the ``labels["split"]`` value to keep (``None``: every token).
+        domains: the ``labels["domain"]`` values to keep (``None``: every domain).
     """
 
-    def __init__(self, tokens, seq_len: int, split: str | None = "train"):
+    def __init__(self, tokens, seq_len: int, split: str | None = "train", domains=None):
         labels = tokens.labels
         keep = np.ones(len(labels), bool) if split is None else (labels["split"].to_numpy() == split)
+        if domains is not None and "domain" in labels:
+            keep &= labels["domain"].isin(list(domains)).to_numpy()
         utt = labels["utt_id"].to_numpy()[keep].astype(str)
         token = labels["token"].to_numpy()[keep].astype(np.int64)
         order = np.lexsort((token, utt))  # by utterance, then time
@@ -305,7 +314,7 @@ def train(config: TrainConfig, run_dir: str | os.PathLike | None = None, progres
             from wmlib.data.features import load_tokens
 
             tokens = load_tokens(config.profile, progress=progress and is_writer)
-        windows = TokenWindows(tokens, config.seq_len, config.split)
+        windows = TokenWindows(tokens, config.seq_len, config.split, config.domains)
         model_config = config.model_config()
         assert world_size == 1 or config.batch_size % world_size == 0, (
             f"batch_size {config.batch_size} must be divisible by the {world_size} processes")

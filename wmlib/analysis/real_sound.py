@@ -1,0 +1,274 @@
+"""Does the world model hold up on real recordings?  Retrieval, source transfer and probes on held-out real sound.
+
+The evaluation sets (:data:`EVALUATION_SETS`) are recordings no model trained on: real speech of a held-out
+language (Russian) and a held-out speaker (Menardi, Italian), two held-out music tracks, and — for comparison —
+the test split of the clean generated corpus.  Every model is compared with the same baselines on the same
+queries: copy-last-token, a linear autoregression fit on the same training mixture, and the architecture at
+random initialisation.
+
+The sim-to-real ablation trains the default model at the comparison budget on three corpora
+(:data:`wmlib.model.runs.ABLATION_MODELS` plus the default model's own checkpoint at that step): clean generated
+only / + randomized copies / + real recordings.
+
+Used by the chapter "Real sound".
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from wmlib.data.features import TokenSet
+
+#: name -> (split, label filter) of the retrieval sets
+EVALUATION_SETS = {
+    "real speech (held out)": ("heldout", {"domain": "real", "source": "speech"}),
+    "real music (held out)": ("heldout", {"domain": "real", "source": "music"}),
+    "generated (test)": ("test", {"domain": "generated"}),
+}
+#: utterances per (domain, source) of the training split that the source probe trains on
+SOURCE_PROBE_UTTERANCES = {"tiny": 6, "default": 25, "large": 60}
+
+
+def ablation_runs(profile: str | None = None) -> dict:
+    """The sim-to-real ablation: row name -> checkpoint, all at the comparison budget (equal training steps)."""
+    from wmlib.model import runs
+
+    return {"clean generated": runs.run_dir("clean-generated", profile),
+            "+ randomized": runs.run_dir("randomized-generated", profile),
+            "+ randomized + real": runs.equal_training_checkpoint(profile)}
+
+
+def real_retrieval(profile: str | None, models: dict, horizons=(1,), length: int = 64, train_windows: int = 600,
+                   n_boot: int = 1000, seed: int = 0, sets=None) -> pd.DataFrame:
+    """Next-token retrieval (:func:`wmlib.model.evaluate.retrieval_table`) on every set of :data:`EVALUATION_SETS`.
+
+    Args:
+        models: name -> run or checkpoint directory (name ``"... (random init)"`` for a step-0 checkpoint).
+        train_windows: training-split windows (every domain: the models' training mixture) that the linear
+            autoregression is fit on.
+
+    Returns:
+        The retrieval table with a ``set`` column; baselines and models answer the same queries within a set.
+    """
+    from wmlib.data.features import load_tokens
+    from wmlib.model.checkpoints import load_model
+    from wmlib.model.evaluate import Windows, retrieval_table, standard_methods
+
+    tokens = load_tokens(profile, progress=False)
+    train = Windows.from_tokens(tokens, "train", length, max_windows=train_windows, seed=seed)
+    methods = standard_methods(train, {name: load_model(path)[0] for name, path in models.items()}, horizons)
+    tables = []
+    for name, (split, where) in (sets or EVALUATION_SETS).items():
+        test = Windows.from_tokens(tokens, split, length, where=where)
+        tables.append(retrieval_table(test, methods, horizons, n_boot=n_boot, seed=seed).assign(set=name))
+    return pd.concat(tables, ignore_index=True)
+
+
+def interval(value: float, low: float, high: float, digits: int = 3) -> str:
+    """``"0.512 [0.480, 0.544]"``."""
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def retrieval_pivot(table: pd.DataFrame, horizon: int = 1, metric: str = "top1") -> pd.DataFrame:
+    """Methods × sets: ``metric`` at ``horizon`` with its 95% CI, as text (methods in the table's order)."""
+    rows = table[table["horizon"] == horizon]
+    text = rows.assign(result=[interval(r[metric], r[f"{metric}_low"], r[f"{metric}_high"])
+                               for _, r in rows.iterrows()])
+    pivot = text.pivot(index="method", columns="set", values="result")
+    return pivot.loc[list(dict.fromkeys(rows["method"])), list(dict.fromkeys(rows["set"]))]
+
+
+def verdict(table: pd.DataFrame, method: str, other: str, set_name: str, horizon: int = 1,
+            metric: str = "top1") -> str:
+    """``"beats"`` / ``"loses to"`` (95% CIs apart) / ``"ties with"``: ``method`` against ``other`` on a set."""
+    from wmlib.model.evaluate import compare
+
+    return compare(table[table["set"] == set_name], method, other, horizon, metric)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Source classification: trained on the training split, tested on held-out real recordings
+
+
+def source_probe_tokens(tokens: TokenSet, per_group: int, seed: int = 0) -> TokenSet:
+    """The source probe's tokens: up to ``per_group`` whole training utterances of every (domain, source), plus
+    every token of the held-out real recordings."""
+    labels = tokens.labels
+    table = labels.groupby("utt_id", sort=False).first()[["domain", "source", "split"]]
+    rng = np.random.default_rng(seed)
+    chosen = set(table.index[(table["split"] == "heldout") & (table["domain"] == "real")])
+    for _, group in table[table["split"] == "train"].groupby(["domain", "source"], sort=True):
+        chosen.update(rng.choice(group.index.to_numpy(), size=min(per_group, len(group)), replace=False))
+    return tokens.select(labels["utt_id"].isin(chosen).to_numpy())
+
+
+def balanced_accuracy_ci(truth: np.ndarray, predicted: np.ndarray, groups: np.ndarray, n_boot: int = 1000,
+                         seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+    """Balanced accuracy (mean recall over the true classes) and its percentile bootstrap CI over whole
+    utterances (``groups``)."""
+    truth, predicted, groups = np.asarray(truth), np.asarray(predicted), np.asarray(groups)
+    classes = np.unique(truth)
+
+    def score(weights: np.ndarray) -> float:  # weights: one per token
+        recalls = []
+        for label in classes:
+            in_class = truth == label
+            total = weights[in_class].sum()
+            if total > 0:
+                recalls.append(weights[in_class & (predicted == label)].sum() / total)
+        return float(np.mean(recalls))
+
+    names, index = np.unique(groups, return_inverse=True)
+    rng = np.random.default_rng(seed)
+    draws = [score(np.bincount(rng.integers(0, len(names), len(names)), minlength=len(names))[index].astype(float))
+             for _ in range(n_boot)]
+    low, high = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
+    return score(np.ones(len(truth))), float(low), float(high)
+
+
+def source_transfer(features: dict, labels: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """A linear source probe (speech / music / noise) per representation, fit on the training-split tokens of
+    ``labels`` and scored on its held-out real tokens.
+
+    Args:
+        features: representation name -> ``(N, D)`` rows of ``labels``
+            (:func:`source_probe_tokens` chooses them).
+
+    Returns:
+        One row per representation: ``balanced accuracy, low, high`` (95% bootstrap CI over held-out
+        utterances), the accuracy on real speech and on real music separately, and the token counts.
+    """
+    from .probes import fit_quietly, make_probe
+
+    train = (labels["split"] == "train").to_numpy()
+    test = ((labels["split"] == "heldout") & (labels["domain"] == "real")).to_numpy()
+    assert train.any() and test.any(), "source transfer needs training-split tokens and held-out real tokens"
+    truth, groups = labels["source"].to_numpy()[test], labels["utt_id"].to_numpy()[test]
+    rows = []
+    for name, array in features.items():
+        probe = fit_quietly(make_probe("linear", "classification", seed), array[train],
+                            labels["source"].to_numpy()[train])
+        predicted = probe.predict(array[test])
+        value, low, high = balanced_accuracy_ci(truth, predicted, groups, n_boot, seed)
+        row = {"representation": name, "balanced accuracy": value, "low": low, "high": high}
+        for source in ("speech", "music"):
+            row[f"{source} recall"] = float(np.mean(predicted[truth == source] == source))
+        rows.append(row | {"train tokens": int(train.sum()), "test tokens": int(test.sum())})
+    return pd.DataFrame(rows).set_index("representation")
+
+
+def source_features(tokens: TokenSet, models: dict, profile: str | None = None) -> dict:
+    """log-mel, MFCC and the ``feature`` part of every model (name -> checkpoint) for ``tokens``."""
+    from .representations import baseline_representations, model_representations
+
+    baselines = baseline_representations(tokens)
+    features = {"log-mel": baselines["log-mel"], "MFCC": baselines["MFCC"]}
+    for name, path in models.items():
+        features[name] = model_representations(path, tokens, profile)["feature"]
+    return features
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The ablation table
+
+
+def ablation_table(retrieval: pd.DataFrame, transfer: pd.DataFrame, rows: list[str],
+                   baselines=("copy last token", "linear AR (4 tokens)")) -> pd.DataFrame:
+    """Rows (ablation models, then the baselines) × (horizon-1 top-1 per retrieval set, source transfer), as text
+    with 95% CIs."""
+    pivot = retrieval_pivot(retrieval, 1)
+    table = pivot.loc[[row for row in [*rows, *baselines] if row in pivot.index]].copy()
+    table.columns = [f"top-1 h=1: {column}" for column in table.columns]
+    table["source probe on real (balanced acc.)"] = [
+        interval(*transfer.loc[row, ["balanced accuracy", "low", "high"]]) if row in transfer.index else "—"
+        for row in table.index]
+    return table
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# What the corpus holds
+
+
+def recordings_table(corpus) -> pd.DataFrame:
+    """One row per real speaker or track: source, language, Debian package, split(s), utterances, minutes."""
+    from wmlib.data.profiles import REAL_SPEAKERS, REAL_TRACKS
+
+    real = corpus.utterances[corpus.utterances["domain"] == "real"]
+    table = (real.groupby(["source", "voice"], sort=False)
+             .agg(language=("language", "first"), splits=("split", lambda s: ", ".join(sorted(set(s)))),
+                  utterances=("utt_id", "size"), minutes=("duration_s", lambda s: round(s.sum() / 60, 1))))
+    table.insert(1, "package", [(REAL_SPEAKERS.get(voice) or REAL_TRACKS.get(voice) or {}).get("package", "")
+                                for _, voice in table.index])
+    return table
+
+
+def augmentation_summary(corpus) -> pd.DataFrame:
+    """Per effect of the domain randomization: how many randomized copies it was applied to, and the range of its
+    main parameter."""
+    import json
+
+    copies = corpus.utterances[corpus.utterances["domain"] == "randomized"]
+    records = [json.loads(text) for text in copies["augmentation"] if text]
+    main = {"room": "target_rt60", "background": "snr_db", "colour_noise": "snr_db", "telephone": "codec",
+            "lowpass": "cutoff_hz", "gain": "gain_db"}
+    rows = []
+    for effect in ("room", "background", "colour_noise", "eq", "telephone", "lowpass", "gain"):
+        applied = [record[effect] for record in records if effect in record]
+        row = {"effect": effect, "copies": len(applied), "share": len(applied) / max(1, len(records))}
+        key = main.get(effect)
+        values = [entry[key] for entry in applied if key in entry]
+        if values and isinstance(values[0], str):
+            row["parameter"] = f"{key}: " + ", ".join(f"{v} ×{values.count(v)}" for v in sorted(set(values)))
+        elif values:
+            row["parameter"] = f"{key}: {min(values):g} to {max(values):g}"
+        elif effect == "eq" and applied:
+            row["parameter"] = "7 bands, each −8 to +8 dB"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("effect")
+
+
+def real_speech_probes(tokens: TokenSet, features: dict, targets=("pitch_speech", "energy"), seeds=(0,),
+                       folds: int = 3, max_tokens: int | None = 3000) -> pd.DataFrame:
+    """Pitch (against pYIN) and energy probes on real speech only: fit with grouped CV on the trained speakers'
+    utterances (in-distribution) and applied to the held-out speaker and language (held-out).
+
+    Args:
+        tokens: any token set; only its real speech is used.
+        features: representation name -> ``(N, D)`` rows of ``tokens``.
+
+    Returns:
+        Rows of :func:`wmlib.analysis.probes.probe_target` (for :func:`wmlib.analysis.probing.cpc_table`).
+    """
+    from .probes import probe_target
+
+    speech = ((tokens.labels["domain"] == "real") & (tokens.labels["source"] == "speech")).to_numpy()
+    labels = tokens.labels[speech].reset_index(drop=True)
+    frames = [probe_target(array[speech], labels, target, "linear", seeds=seeds, folds=folds,
+                           max_tokens=max_tokens, representation=name)
+              for target in targets for name, array in features.items()]
+    return pd.concat(frames, ignore_index=True)
+
+
+def targets_met(retrieval: pd.DataFrame, transfer: pd.DataFrame, model: str,
+                baselines=("copy last token", "linear AR (4 tokens)"), threshold: float = 0.9) -> pd.DataFrame:
+    """The issue's targets for ``model``, each with its numbers and whether it is met (CIs apart where a
+    comparison is asked)."""
+    rows = []
+    h1 = retrieval[retrieval["horizon"] == 1].set_index(["set", "method"])
+    for set_name in ("real speech (held out)", "real music (held out)"):
+        for baseline in baselines:
+            result = verdict(retrieval, model, baseline, set_name)
+            rows.append({"target": f"{set_name}: beats {baseline} at h=1", "met": result == "beats",
+                         "measured": f"{result} ({h1.loc[(set_name, model), 'top1']:.3f} vs "
+                                     f"{h1.loc[(set_name, baseline), 'top1']:.3f})"})
+    linear = baselines[1]
+    generated = "generated (test)"
+    result = verdict(retrieval, model, linear, generated)
+    rows.append({"target": f"{generated}: not below {linear} at h=1", "met": result != "loses to",
+                 "measured": f"{result} ({h1.loc[(generated, model), 'top1']:.3f} vs "
+                             f"{h1.loc[(generated, linear), 'top1']:.3f})"})
+    accuracy = transfer.loc[model]
+    rows.append({"target": f"source probe on held-out real recordings ≥ {threshold:.2f} balanced accuracy",
+                 "met": accuracy["balanced accuracy"] >= threshold,
+                 "measured": interval(accuracy["balanced accuracy"], accuracy["low"], accuracy["high"])})
+    return pd.DataFrame(rows).set_index("target")
