@@ -71,8 +71,8 @@ class ProbeStudy:
     @classmethod
     def load(cls, profile: str | None = None, models: dict | None = None, progress: bool = False) -> ProbeStudy:
         """The book's study for ``profile``: its probe tokens (the clean generated corpus, whose labels are exact;
-        randomized copies and real recordings are the chapter "Real sound"'s), the baselines, the random-init control, the masked
-        autoencoder, every part of the default model (``models``: extra ``name -> run or checkpoint dir``, whose
+        randomized copies and real recordings are the chapter "Real sound"'s), the baselines, the random-init
+        control, the masked autoencoder, every part of the default model (``models``: extra ``name -> run or checkpoint dir``, whose
         ``feature`` part is added as row ``name``) and the comparison rows (:attr:`comparison_rows`)."""
         from wmlib.data.features import load_tokens
         from wmlib.data.profiles import get_profile
@@ -81,7 +81,7 @@ class ProbeStudy:
         profile = get_profile(profile).name
         start = time.perf_counter()
         tokens = load_tokens(profile, progress=progress)
-        tokens = tokens.select(tokens.labels["domain"] == "generated")  # exact labels; real sound has its chapter
+        tokens = tokens.select(tokens.labels["domain"] == "generated")  # exact labels (real sound: its chapter)
         tokens = select_utterances(tokens, PROBE_UTTERANCES[profile], seed=0)
         baselines = baseline_representations(tokens)
         directory = run_dir(STUDY_MODEL, profile)

@@ -48,7 +48,7 @@ def _seeded(seed: int) -> None:
     import pyroomacoustics
 
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 (the library reads the legacy global generator)
     pyroomacoustics.random.seed(seed % 2**31)
 
 
@@ -57,7 +57,8 @@ def _fit_length(audio: np.ndarray, length: int) -> np.ndarray:
     return np.pad(audio, (0, length - len(audio)))
 
 
-def room(audio: np.ndarray, seed: int, sample_rate: int = SAMPLE_RATE, max_rt60: float = 0.7) -> tuple[np.ndarray, dict]:
+def room(audio: np.ndarray, seed: int, sample_rate: int = SAMPLE_RATE,
+         max_rt60: float = 0.7) -> tuple[np.ndarray, dict]:
     """Reverberate ``audio`` in a random room; the impulse response starts at its direct path (no delay).
 
     The room, absorption and positions are drawn by ``audiomentations.RoomSimulator``; pyroomacoustics computes

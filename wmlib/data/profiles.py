@@ -130,9 +130,11 @@ class Profile:
         assert set(self.heldout_voices) <= set(self.voices), "held-out voices must be among the profile's voices"
         assert set(self.heldout_instruments) <= set(self.instruments), "held-out instruments must be in the profile"
         for name in self.real_speakers:
-            assert name in REAL_SPEAKERS, f"profile {self.name}: unknown real speaker {name!r}; known: {sorted(REAL_SPEAKERS)}"
+            assert name in REAL_SPEAKERS, (
+                f"profile {self.name}: unknown real speaker {name!r}; known: {sorted(REAL_SPEAKERS)}")
         for name in self.real_tracks:
-            assert name in REAL_TRACKS, f"profile {self.name}: unknown real track {name!r}; known: {sorted(REAL_TRACKS)}"
+            assert name in REAL_TRACKS, (
+                f"profile {self.name}: unknown real track {name!r}; known: {sorted(REAL_TRACKS)}")
         assert set(self.heldout_real) <= set(self.real_speakers) | set(self.real_tracks), (
             "held-out real speakers and tracks must be among the profile's")
         assert 0.0 <= self.randomized_fraction <= 1.0, "randomized_fraction must lie in [0, 1]"

@@ -94,7 +94,8 @@ def _scheme_string(text: str) -> str:
 def _voice_setup(voice: dict) -> str:
     lines = [f"(voice_{voice['festival']})"]
     if voice["f0_mean"] is not None:
-        lines.append(f"(set! int_lr_params '((target_f0_mean {voice['f0_mean']}) (target_f0_std {voice.get('f0_std', 14)}) "
+        spread = voice.get("f0_std", 14)
+        lines.append(f"(set! int_lr_params '((target_f0_mean {voice['f0_mean']}) (target_f0_std {spread}) "
                      "(model_f0_mean 170) (model_f0_std 34)))")
     lines.append(f"(Parameter.set 'Duration_Stretch {voice['stretch']})")
     return "\n".join(lines)
