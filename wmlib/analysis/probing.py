@@ -72,8 +72,9 @@ class ProbeStudy:
     def load(cls, profile: str | None = None, models: dict | None = None, progress: bool = False) -> ProbeStudy:
         """The book's study for ``profile``: its probe tokens (the clean generated corpus, whose labels are exact;
         randomized copies and real recordings are the chapter "Real sound"'s), the baselines, the random-init
-        control, the masked autoencoder, every part of the default model (``models``: extra ``name -> run or checkpoint dir``, whose
-        ``feature`` part is added as row ``name``) and the comparison rows (:attr:`comparison_rows`)."""
+        control, the masked autoencoder, every part of the default model (``models``: extra ``name -> run or
+        checkpoint dir``, whose ``feature`` part is added as row ``name``) and the comparison rows
+        (:attr:`comparison_rows`)."""
         from wmlib.data.features import load_tokens
         from wmlib.data.profiles import get_profile
         from wmlib.model.runs import COMPARISON_STEPS, equal_training_checkpoint, run_dir
