@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/corpus_build.py [--profiles tiny default]
 
-Builds into a temporary folder (the repository's caches are untouched) and reports wall time, minutes of audio,
-the real-time factor (seconds of audio made per second of wall time) and the tokenisation throughput.
+Builds into a temporary folder (the repository's caches are untouched) and reports wall time, minutes of audio
+per domain (generated, randomized copies, real recordings), the seconds each part took, the real-time factor
+(seconds of audio made per second of wall time) and the tokenisation throughput.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def main() -> None:
             row = {"profile": name, "audio min": round(audio_seconds / 60, 1),
                    **{f"{k} %": round(100 * corpus.utterances.query("source == @k")["duration_s"].sum() / audio_seconds)
                       for k in ("speech", "music", "noise")},
+                   **{f"{k} min": v for k, v in info["minutes_per_domain"].items()},
                    "corpus build s": round(corpus_seconds, 1),
                    "corpus x real time": round(audio_seconds / corpus_seconds),
                    **{f"{k} s": v for k, v in info["seconds_per_source"].items()}}

@@ -1,0 +1,91 @@
+"""The chapter "Real sound": its statistics on hand-made cases, its token choices and the ablation's training data."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from wmlib.analysis import real_sound
+
+
+def test_balanced_accuracy_by_hand():
+    truth = np.array(["speech"] * 8 + ["music"] * 2)
+    predicted = np.array(["speech"] * 6 + ["noise"] * 2 + ["music", "speech"])
+    groups = np.arange(10)
+    value, low, high = real_sound.balanced_accuracy_ci(truth, predicted, groups, n_boot=500)
+    assert value == pytest.approx((6 / 8 + 1 / 2) / 2)  # mean recall over the true classes; "noise" is an error
+    assert low <= value <= high
+    assert real_sound.balanced_accuracy_ci(truth, truth, groups, n_boot=50)[:3] == (1.0, 1.0, 1.0)
+
+
+def test_balanced_accuracy_resamples_whole_utterances():
+    utterances = np.repeat(np.arange(40), 10)  # 40 utterances of 10 tokens, half speech, half music
+    truth = np.where(utterances % 2 == 0, "speech", "music")
+    predicted = truth.copy()
+    predicted[utterances < 8] = "noise"  # 8 whole utterances wrong
+    by_utterance = real_sound.balanced_accuracy_ci(truth, predicted, utterances, n_boot=400)
+    by_token = real_sound.balanced_accuracy_ci(truth, predicted, np.arange(400), n_boot=400)
+    assert by_utterance[0] == by_token[0] == pytest.approx(0.8)
+    assert by_utterance[2] - by_utterance[1] > 2 * (by_token[2] - by_token[1])  # errors come in whole utterances
+
+
+def test_source_probe_tokens_train_on_the_training_split_and_test_on_held_out_real(tiny_tokens):
+    chosen = real_sound.source_probe_tokens(tiny_tokens, per_group=2)
+    labels = chosen.labels
+    assert set(labels["split"]) == {"train", "heldout"}
+    held = labels[labels["split"] == "heldout"]
+    assert set(held["domain"]) == {"real"}
+    every = tiny_tokens.labels
+    assert len(held) == ((every["split"] == "heldout") & (every["domain"] == "real")).sum()
+    train = labels[labels["split"] == "train"]
+    assert train.groupby(["domain", "source"])["utt_id"].nunique().le(2).all()
+    assert set(train["domain"]) == {"generated", "randomized", "real"}
+
+
+def test_source_transfer_finds_a_planted_source_signal(tiny_tokens):
+    chosen = real_sound.source_probe_tokens(tiny_tokens, per_group=3)
+    labels = chosen.labels
+    rng = np.random.default_rng(0)
+    codes = labels["source"].map({"speech": 0, "music": 1, "noise": 2}).to_numpy()
+    planted = np.eye(3)[codes] * 3 + rng.normal(size=(len(labels), 3))
+    noise = rng.normal(size=(len(labels), 3))
+    table = real_sound.source_transfer({"planted": planted, "noise": noise}, labels, n_boot=200)
+    assert table.loc["planted", "balanced accuracy"] > 0.9
+    assert table.loc["noise", "balanced accuracy"] < 0.7
+    assert table.loc["planted", "low"] <= table.loc["planted", "balanced accuracy"] <= table.loc["planted", "high"]
+
+
+def _retrieval(model_top1):
+    rows = []
+    for set_name in real_sound.EVALUATION_SETS:
+        for method, top1 in (("copy last token", 0.3), ("linear AR (4 tokens)", 0.4), ("model", model_top1)):
+            rows.append({"set": set_name, "method": method, "horizon": 1, "top1": top1, "top1_low": top1 - 0.02,
+                         "top1_high": top1 + 0.02})
+    return pd.DataFrame(rows)
+
+
+def test_targets_are_judged_by_non_overlapping_intervals():
+    transfer = pd.DataFrame({"balanced accuracy": [0.95], "low": [0.9], "high": [0.99]}, index=["model"])
+    assert real_sound.targets_met(_retrieval(0.6), transfer, "model")["met"].all()
+    missed = real_sound.targets_met(_retrieval(0.41), transfer.assign(**{"balanced accuracy": 0.5}), "model")
+    beats_copy, beats_linear = missed["met"].iloc[[0, 2]], missed["met"].iloc[[1, 3]]
+    assert beats_copy.all() and not beats_linear.any()  # 0.41 ± 0.02 overlaps the linear AR's 0.40 ± 0.02: a tie
+    assert missed["met"].iloc[4]  # a tie is "not below"
+    assert not missed["met"].iloc[5]
+    pivot = real_sound.retrieval_pivot(_retrieval(0.6))
+    assert pivot.loc["model", "real speech (held out)"] == "0.600 [0.580, 0.620]"
+
+
+def test_the_ablation_trains_on_fewer_domains(tiny_tokens):
+    from wmlib.model import runs
+    from wmlib.model.train import TokenWindows
+
+    clean = runs.run_config("clean-generated", "tiny")
+    randomized = runs.run_config("randomized-generated", "tiny")
+    default = runs.run_config(runs.DEFAULT_MODEL, "tiny")
+    assert clean.domains == ("generated",) and randomized.domains == ("generated", "randomized")
+    assert set(default.domains) == {"generated", "randomized", "real"}
+    assert clean.steps == randomized.steps == runs.COMPARISON_STEPS["tiny"]
+    assert clean.model_config() == default.model_config()
+    windows = TokenWindows(tiny_tokens, 8, "train", clean.domains)
+    domains = tiny_tokens.labels.drop_duplicates("utt_id").set_index("utt_id")["domain"]
+    assert set(domains[np.unique(windows.utt_id)]) == {"generated"}
+    assert len(TokenWindows(tiny_tokens, 8, "train", default.domains)) > len(windows)
