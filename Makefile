@@ -4,11 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PROFILE ?= default
-# Debian packages: the corpus (Festival voices and lexicon, FluidSynth and a soundfont, a word list), the real
+# Debian packages: the corpus (Festival voices and lexicon, FluidSynth and a soundfont, TiMidity and the freepats
+# samples, a word list), the real
 # recordings (Asterisk's prompts of real speakers and its music on hold; the -it and -ru packages carry the
 # transcripts) ...
 BOOK_APT := festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k festlex-cmu \
-            fluidsynth libfluidsynth3 fluid-soundfont-gm wamerican libsndfile1 \
+            fluidsynth libfluidsynth3 fluid-soundfont-gm timidity freepats wamerican libsndfile1 \
             asterisk-core-sounds-fr-wav asterisk-core-sounds-es-wav asterisk-core-sounds-it-wav \
             asterisk-core-sounds-ru-wav asterisk-core-sounds-it asterisk-core-sounds-ru asterisk-prompt-fr-armelle \
             asterisk-prompt-it-menardi-wav asterisk-prompt-es-co asterisk-moh-opsound-wav

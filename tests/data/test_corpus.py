@@ -30,7 +30,8 @@ def test_every_voice_instrument_and_noise_kind_is_present(tiny_corpus):
     assert set(utterances.loc[utterances["source"] == "music", "voice"]) == set(profile.instruments)
     assert set(utterances.loc[utterances["source"] == "noise", "voice"]) == set(profile.noise_kinds)
     programs = {(INSTRUMENTS[name]["soundfont"], INSTRUMENTS[name]["program"]) for name in profile.instruments}
-    assert len({program for _, program in programs}) >= 12 and {sf for sf, _ in programs} == {"timgm", "fluidr3"}
+    assert len({program for _, program in programs}) >= 12
+    assert {sf for sf, _ in programs} == {"timgm", "fluidr3", "freepats"}
 
 
 def test_heldout_voices_and_instruments_never_train(tiny_corpus):
@@ -174,6 +175,12 @@ def test_missing_soundfont_names_the_package(monkeypatch, tmp_path):
     monkeypatch.setattr(music, "FLUIDR3", tmp_path / "nope.sf2")
     with pytest.raises(speech.MissingToolError, match="fluid-soundfont-gm"):
         music.new_synthesizer("fluidr3")
+
+
+def test_missing_freepats_names_the_packages(monkeypatch, tmp_path):
+    monkeypatch.setattr(music, "FREEPATS", tmp_path / "nope.cfg")
+    with pytest.raises(speech.MissingToolError, match="apt-get install timidity freepats"):
+        music.soundfont_path("freepats")
 
 
 def test_missing_fluidsynth_library_names_the_package(monkeypatch):

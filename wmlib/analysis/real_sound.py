@@ -272,3 +272,21 @@ def targets_met(retrieval: pd.DataFrame, transfer: pd.DataFrame, model: str,
                  "met": accuracy["balanced accuracy"] >= threshold,
                  "measured": interval(accuracy["balanced accuracy"], accuracy["low"], accuracy["high"])})
     return pd.DataFrame(rows).set_index("target")
+
+
+def ablation_findings(retrieval: pd.DataFrame, transfer: pd.DataFrame, rows: list[str]) -> list[str]:
+    """Sentences on what each step of the ablation (``rows``, in order) does to each measure, written from the
+    numbers (so the chapter's text cannot drift from them)."""
+    h1 = retrieval[retrieval["horizon"] == 1].set_index(["set", "method"])
+    measures = {f"top-1 on {set_name}": [h1.loc[(set_name, row), "top1"] for row in rows]
+                for set_name in dict.fromkeys(retrieval["set"])}
+    measures["the source probe's balanced accuracy on real recordings"] = [
+        transfer.loc[row, "balanced accuracy"] for row in rows]
+    lines = []
+    for measure, values in measures.items():
+        path = " → ".join(f"{value:.3f}" for value in values)
+        steps = np.diff(values)
+        biggest = int(np.argmax(np.abs(steps)))
+        lines.append(f"{measure[0].upper()}{measure[1:]}: {path} ({' → '.join(rows)}); the largest change "
+                     f"({steps[biggest]:+.3f}) comes with “{rows[biggest + 1]}”.")
+    return lines

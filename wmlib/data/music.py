@@ -1,13 +1,17 @@
-"""Music: monophonic melodies with exact note labels, rendered by FluidSynth through General MIDI soundfonts.
+"""Music: monophonic melodies with exact note labels, rendered through General MIDI soundfonts.
 
 Melodies are seeded random walks on a scale inside each instrument's natural range; the labels are the MIDI notes
-themselves (pitch, onset, offset, velocity), so pitch is exact rather than estimated.  Two soundfonts give
-timbre variety: ``TimGM6mb.sf2`` (inside pretty_midi's wheel) and Debian's ``FluidR3_GM.sf2``.
+themselves (pitch, onset, offset, velocity), so pitch is exact rather than estimated.  Three sample sets give
+timbre variety: ``TimGM6mb.sf2`` (inside pretty_midi's wheel) and Debian's ``FluidR3_GM.sf2``, played by
+FluidSynth, and Debian's ``freepats`` (recordings of real instruments), played by TiMidity.
 
 Used by :func:`wmlib.data.corpus.build_corpus`; chapter 1 plays and plots what it makes.
 """
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +22,9 @@ from .audio import SAMPLE_RATE, write_wav
 from .profiles import INSTRUMENTS, Profile
 from .speech import MissingToolError
 
-RECIPE_VERSION = "music-2"
+RECIPE_VERSION = "music-3"
 FLUIDR3 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+FREEPATS = Path("/etc/timidity/freepats.cfg")  # Debian's freepats: sampled instruments, played by TiMidity
 SCALES = {"major": [0, 2, 4, 5, 7, 9, 11], "minor": [0, 2, 3, 5, 7, 8, 10], "pentatonic": [0, 2, 4, 7, 9]}
 NOTE_SECONDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 TAIL_SECONDS = 0.6  # release and reverb after the last note-off, kept in the file
@@ -27,7 +32,8 @@ MELODY_SECONDS = (5.0, 9.0)
 
 
 def soundfont_path(name: str) -> Path:
-    """Path of a soundfont by short name (``timgm`` or ``fluidr3``); clear error if it is not installed."""
+    """Path of a soundfont by short name (``timgm``, ``fluidr3`` or ``freepats``, the last a TiMidity
+    configuration); clear error if it is not installed."""
     if name == "timgm":
         import pretty_midi
 
@@ -39,7 +45,12 @@ def soundfont_path(name: str) -> Path:
         if not FLUIDR3.exists():
             raise MissingToolError(f"{FLUIDR3} is missing: `apt-get install fluid-soundfont-gm` (or `make setup`)")
         return FLUIDR3
-    raise ValueError(f"unknown soundfont {name!r}; known: timgm, fluidr3")
+    if name == "freepats":
+        if not FREEPATS.exists() or shutil.which("timidity") is None:
+            raise MissingToolError(f"TiMidity with the freepats samples is missing ({FREEPATS}): "
+                                   "`apt-get install timidity freepats` (or `make setup`)")
+        return FREEPATS
+    raise ValueError(f"unknown soundfont {name!r}; known: timgm, fluidr3, freepats")
 
 
 def new_synthesizer(soundfont: str):
@@ -85,8 +96,7 @@ def make_melody(rng: np.random.Generator, low: int, high: int, seconds: float) -
     return pd.DataFrame(rows, columns=["start_s", "end_s", "pitch", "velocity"])
 
 
-def render(notes: pd.DataFrame, program: int, synth, sfid: int) -> np.ndarray:
-    """Render notes with one General MIDI program; returns float32 audio at 16 kHz, peak-normalised."""
+def _midi(notes: pd.DataFrame, program: int):
     import pretty_midi
 
     midi = pretty_midi.PrettyMIDI()
@@ -95,11 +105,36 @@ def render(notes: pd.DataFrame, program: int, synth, sfid: int) -> np.ndarray:
         instrument.notes.append(pretty_midi.Note(velocity=int(row.velocity), pitch=int(row.pitch),
                                                  start=float(row.start_s), end=float(row.end_s)))
     midi.instruments.append(instrument)
+    return midi
+
+
+def render(notes: pd.DataFrame, program: int, synth, sfid: int) -> np.ndarray:
+    """Render notes with one General MIDI program through FluidSynth; float32 at 16 kHz, peak-normalised."""
     synth.system_reset()  # no state carried over from the previous melody
-    audio = midi.fluidsynth(synthesizer=synth, sfid=sfid)
+    audio = _midi(notes, program).fluidsynth(synthesizer=synth, sfid=sfid)
     length = int(round((notes["end_s"].max() + TAIL_SECONDS) * SAMPLE_RATE))
     audio = np.pad(audio, (0, max(0, length - len(audio))))[:length]
     return audio.astype(np.float32)
+
+
+def render_timidity(notes: pd.DataFrame, program: int) -> np.ndarray:
+    """Render notes with one General MIDI program through TiMidity and Debian's freepats (sampled real
+    instruments); float32 at 16 kHz, peak-normalised.  Reverb and chorus are off and the leading silence is kept,
+    so the notes sound where their labels say."""
+    import soundfile as sf
+
+    config = soundfont_path("freepats")
+    with tempfile.TemporaryDirectory(prefix="timidity-") as folder:
+        _midi(notes, program).write(f"{folder}/melody.mid")
+        result = subprocess.run(["timidity", "-c", str(config), "-Ow", "--output-mono", "-s", str(SAMPLE_RATE),
+                                 "-EFreverb=0", "-EFchorus=0", "--preserve-silence", "-o", f"{folder}/melody.wav",
+                                 f"{folder}/melody.mid"], capture_output=True, text=True)
+        if result.returncode != 0 or not Path(f"{folder}/melody.wav").exists():
+            raise MissingToolError(f"TiMidity failed: {result.stderr[-1000:]}")
+        audio, _ = sf.read(f"{folder}/melody.wav", dtype="float32")
+    length = int(round((notes["end_s"].max() + TAIL_SECONDS) * SAMPLE_RATE))
+    audio = np.pad(audio, (0, max(0, length - len(audio))))[:length]
+    return (audio / max(float(np.abs(audio).max()), 1e-6)).astype(np.float32)
 
 
 def generate(profile: Profile, root: Path, seed: int, progress: bool = True) -> dict[str, pd.DataFrame]:
@@ -117,14 +152,18 @@ def generate(profile: Profile, root: Path, seed: int, progress: bool = True) -> 
     synths: dict[str, tuple] = {}
     for index, name in enumerate(profile.instruments):
         spec = INSTRUMENTS[name]
-        if spec["soundfont"] not in synths:
+        if spec["soundfont"] == "freepats":
+            soundfont_path("freepats")
+        elif spec["soundfont"] not in synths:
             synths[spec["soundfont"]] = new_synthesizer(spec["soundfont"])
-        synth, sfid = synths[spec["soundfont"]]
         rng = np.random.default_rng([seed, index])
         made = 0.0
         while made < share:
             notes = make_melody(rng, spec["low"], spec["high"], rng.uniform(*MELODY_SECONDS))
-            audio = render(notes, spec["program"], synth, sfid)
+            if spec["soundfont"] == "freepats":
+                audio = render_timidity(notes, spec["program"])
+            else:
+                audio = render(notes, spec["program"], *synths[spec["soundfont"]])
             audio *= rng.uniform(0.2, 0.9)
             utt_id = f"music-{name}-{sum(r['voice'] == name for r in rows):04d}"
             write_wav(root / "music" / f"{utt_id}.wav", audio)
