@@ -89,3 +89,17 @@ def test_the_ablation_trains_on_fewer_domains(tiny_tokens):
     domains = tiny_tokens.labels.drop_duplicates("utt_id").set_index("utt_id")["domain"]
     assert set(domains[np.unique(windows.utt_id)]) == {"generated"}
     assert len(TokenWindows(tiny_tokens, 8, "train", default.domains)) > len(windows)
+
+
+def test_evaluation_windows_come_from_their_set_only(tiny_tokens):
+    from wmlib.model.evaluate import Windows
+
+    table = tiny_tokens.labels.drop_duplicates("utt_id").set_index("utt_id")
+    for name, (split, where) in real_sound.EVALUATION_SETS.items():
+        windows = Windows.from_tokens(tiny_tokens, split, 8, where=where)
+        chosen = table.loc[np.unique(windows.utt_ids)]
+        assert (chosen["split"] == split).all(), name
+        for column, value in where.items():
+            assert (chosen[column] == value).all(), name
+    with pytest.raises(AssertionError, match="where"):
+        Windows.from_tokens(tiny_tokens, "test", 8, where={"domain": "nowhere"})

@@ -26,7 +26,9 @@ EVALUATION_SETS = {
     "generated (test)": ("test", {"domain": "generated"}),
 }
 #: utterances per (domain, source) of the training split that the source probe trains on
-SOURCE_PROBE_UTTERANCES = {"tiny": 6, "default": 25, "large": 60}
+SOURCE_PROBE_UTTERANCES = {"tiny": 6, "default": 12, "large": 60}
+#: at most this many 64-token windows per retrieval set (a seeded subset; the book's time budget)
+RETRIEVAL_WINDOWS = {"tiny": None, "default": 60, "large": None}
 
 
 def ablation_runs(profile: str | None = None) -> dict:
@@ -39,13 +41,14 @@ def ablation_runs(profile: str | None = None) -> dict:
 
 
 def real_retrieval(profile: str | None, models: dict, horizons=(1,), length: int = 64, train_windows: int = 600,
-                   n_boot: int = 1000, seed: int = 0, sets=None) -> pd.DataFrame:
+                   n_boot: int = 1000, seed: int = 0, sets=None, max_windows: int | None = None) -> pd.DataFrame:
     """Next-token retrieval (:func:`wmlib.model.evaluate.retrieval_table`) on every set of :data:`EVALUATION_SETS`.
 
     Args:
         models: name -> run or checkpoint directory (name ``"... (random init)"`` for a step-0 checkpoint).
         train_windows: training-split windows (every domain: the models' training mixture) that the linear
             autoregression is fit on.
+        max_windows: at most this many windows per set (a seeded subset; default: all).
 
     Returns:
         The retrieval table with a ``set`` column; baselines and models answer the same queries within a set.
@@ -59,9 +62,23 @@ def real_retrieval(profile: str | None, models: dict, horizons=(1,), length: int
     methods = standard_methods(train, {name: load_model(path)[0] for name, path in models.items()}, horizons)
     tables = []
     for name, (split, where) in (sets or EVALUATION_SETS).items():
-        test = Windows.from_tokens(tokens, split, length, where=where)
+        test = Windows.from_tokens(tokens, split, length, where=where, max_windows=max_windows, seed=seed)
         tables.append(retrieval_table(test, methods, horizons, n_boot=n_boot, seed=seed).assign(set=name))
     return pd.concat(tables, ignore_index=True)
+
+
+def retrieval_along_training(profile: str | None, run_dir, sets=("real speech (held out)", "real music (held out)"),
+                             max_windows: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """Horizon-1 retrieval of every kept checkpoint of a run (step 0 excluded) on the chosen sets of
+    :data:`EVALUATION_SETS`, with the baselines; the ``method`` of a checkpoint is ``"step N"`` and ``step`` holds N
+    (NaN for the baselines)."""
+    from wmlib.model.checkpoints import list_checkpoints
+
+    models = {f"step {step}": path for step, path in list_checkpoints(run_dir) if step > 0}
+    table = real_retrieval(profile, models, (1,), sets={name: EVALUATION_SETS[name] for name in sets},
+                           max_windows=max_windows, seed=seed)
+    steps = table["method"].str.extract(r"^step (\d+)$")[0].astype(float)
+    return table.assign(step=steps)
 
 
 def interval(value: float, low: float, high: float, digits: int = 3) -> str:
@@ -289,4 +306,25 @@ def ablation_findings(retrieval: pd.DataFrame, transfer: pd.DataFrame, rows: lis
         biggest = int(np.argmax(np.abs(steps)))
         lines.append(f"{measure[0].upper()}{measure[1:]}: {path} ({' → '.join(rows)}); the largest change "
                      f"({steps[biggest]:+.3f}) comes with “{rows[biggest + 1]}”.")
+    return lines
+
+
+def training_findings(along: pd.DataFrame, baseline: str = "linear AR (4 tokens)") -> list[str]:
+    """Per set of :func:`retrieval_along_training`: where the model first passes ``baseline`` (CIs apart) and
+    what the last stretch of training (from the last checkpoint at or before half the final step) added."""
+    lines = []
+    for set_name, rows in along.groupby("set", sort=False):
+        curve = rows[rows["step"].notna()].sort_values("step")
+        reference = rows[rows["method"] == baseline].iloc[0]
+        above = curve[curve["top1_low"] > reference["top1_high"]]
+        last, before = curve.iloc[-1], curve[curve["step"] <= curve["step"].iloc[-1] / 2]
+        text = (f"On {set_name}: top-1 {curve['top1'].iloc[0]:.3f} at step {int(curve['step'].iloc[0])}, "
+                f"{last['top1']:.3f} at step {int(last['step'])} ({baseline}: {reference['top1']:.3f}); ")
+        text += (f"it beats the {baseline} from step {int(above['step'].iloc[0])} on." if len(above)
+                 else f"it never beats the {baseline} with the intervals apart.")
+        if len(before):
+            gain = last["top1"] - before.iloc[-1]["top1"]
+            text += (f" From step {int(before.iloc[-1]['step'])} to step {int(last['step'])} it gained "
+                     f"{gain:+.3f}.")
+        lines.append(text)
     return lines

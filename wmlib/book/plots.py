@@ -288,6 +288,27 @@ def horizon_figure(table: pd.DataFrame, metric: str = "top1", title: str = "", c
     return figure
 
 
+def along_training_figure(table: pd.DataFrame, metric: str = "top1", title: str = "", y_title: str | None = None):
+    """A metric along training (``step`` column), one line per ``set``, with 95% CIs; the rows without a step
+    (the baselines) as dotted horizontal lines in their set's colour.  Used by the chapter "Real sound"."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for index, set_name in enumerate(dict.fromkeys(table["set"])):
+        colour = METHOD_COLOURS[index % len(METHOD_COLOURS)]
+        rows = table[(table["set"] == set_name) & table["step"].notna()].sort_values("step")
+        figure.add_trace(go.Scatter(
+            x=rows["step"], y=rows[metric], name=set_name, mode="lines+markers", line=dict(color=colour),
+            error_y=dict(type="data", symmetric=False, array=rows[f"{metric}_high"] - rows[metric],
+                         arrayminus=rows[metric] - rows[f"{metric}_low"], thickness=1)))
+        for dash, row in zip(("dot", "dash"), table[(table["set"] == set_name) & table["step"].isna()].itertuples()):
+            figure.add_hline(y=getattr(row, metric), line_dash=dash, line_color=colour, opacity=0.6,
+                             annotation_text=f"{row.method}", annotation_position="top left")
+    figure.update_xaxes(type="log", title_text="training step")
+    figure.update_layout(title=title, yaxis_title=y_title or metric, height=440)
+    return figure
+
+
 def similarity_figure(similarity: np.ndarray, title: str = ""):
     """``(T, T)`` cosine similarities of predictions (rows) and targets (columns) within one window."""
     import plotly.graph_objects as go
