@@ -57,9 +57,10 @@ REAL_TRACKS: dict[str, dict] = {
 
 # One instrument = (soundfont, General MIDI program, pitch range).  Soundfonts: "timgm" is TimGM6mb.sf2 from
 # pretty_midi's wheel, "fluidr3" is Debian's FluidR3_GM.sf2, "freepats" Debian's freepats through TiMidity.
-# Ranges keep each melody where the instrument sounds natural and its fundamental is strong.  (Marimba, TimGM's acoustic bass and FluidR3's string
-# ensemble were tried and dropped: an independent pYIN estimate agreed with their note labels on only 63-86% of
-# tokens — fast decay, weak fundamental, detuned chorus — against 93-99% for these.)
+# Ranges keep each melody where the instrument sounds natural and its fundamental is strong.  (Marimba, TimGM's
+# acoustic bass and FluidR3's string ensemble were tried and dropped: an independent pYIN estimate agreed with
+# their note labels on only 63-86% of tokens — fast decay, weak fundamental, detuned chorus — against 93-99% for
+# these.)
 INSTRUMENTS: dict[str, dict] = {
     "piano_fluidr3": {"soundfont": "fluidr3", "program": 0, "low": 48, "high": 84},
     "piano_timgm": {"soundfont": "timgm", "program": 0, "low": 48, "high": 84},
