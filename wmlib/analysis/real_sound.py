@@ -68,13 +68,13 @@ def real_retrieval(profile: str | None, models: dict, horizons=(1,), length: int
 
 
 def retrieval_along_training(profile: str | None, run_dir, sets=("real speech (held out)", "real music (held out)"),
-                             max_windows: int | None = None, seed: int = 0) -> pd.DataFrame:
-    """Horizon-1 retrieval of every kept checkpoint of a run (step 0 excluded) on the chosen sets of
+                             max_windows: int | None = None, seed: int = 0, min_step: int = 1) -> pd.DataFrame:
+    """Horizon-1 retrieval of every kept checkpoint of a run from ``min_step`` on, on the chosen sets of
     :data:`EVALUATION_SETS`, with the baselines; the ``method`` of a checkpoint is ``"step N"`` and ``step`` holds N
     (NaN for the baselines)."""
     from wmlib.model.checkpoints import list_checkpoints
 
-    models = {f"step {step}": path for step, path in list_checkpoints(run_dir) if step > 0}
+    models = {f"step {step}": path for step, path in list_checkpoints(run_dir) if step >= max(1, min_step)}
     table = real_retrieval(profile, models, (1,), sets={name: EVALUATION_SETS[name] for name in sets},
                            max_windows=max_windows, seed=seed)
     steps = table["method"].str.extract(r"^step (\d+)$")[0].astype(float)
