@@ -67,6 +67,14 @@ def real_retrieval(profile: str | None, models: dict, horizons=(1,), length: int
     return pd.concat(tables, ignore_index=True)
 
 
+def recording_sets(corpus) -> dict:
+    """One retrieval set per held-out real speaker or track (name -> (split, filter)), for
+    :func:`real_retrieval`'s ``sets``: where within the held-out recordings a model wins or loses."""
+    held = corpus.utterances.query("domain == 'real' and split == 'heldout'")
+    return {f"{voice} ({source})": ("heldout", {"domain": "real", "voice": voice})
+            for source, voice in held[["source", "voice"]].drop_duplicates().itertuples(index=False)}
+
+
 def retrieval_along_training(profile: str | None, run_dir, sets=("real speech (held out)", "real music (held out)"),
                              max_windows: int | None = None, seed: int = 0, min_step: int = 1) -> pd.DataFrame:
     """Horizon-1 retrieval of every kept checkpoint of a run from ``min_step`` on, on the chosen sets of
