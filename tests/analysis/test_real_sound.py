@@ -103,3 +103,15 @@ def test_evaluation_windows_come_from_their_set_only(tiny_tokens):
             assert (chosen[column] == value).all(), name
     with pytest.raises(AssertionError, match="where"):
         Windows.from_tokens(tiny_tokens, "test", 8, where={"domain": "nowhere"})
+
+
+def test_one_recording_set_per_held_out_real_speaker_and_track(tiny_corpus, tiny_tokens):
+    from wmlib.data.profiles import PROFILES
+    from wmlib.model.evaluate import Windows
+
+    sets = real_sound.recording_sets(tiny_corpus)
+    assert {name.split(" (")[0] for name in sets} == set(PROFILES["tiny"].heldout_real)
+    for name, (split, where) in sets.items():
+        windows = Windows.from_tokens(tiny_tokens, split, 8, where=where)
+        voices = tiny_tokens.labels.drop_duplicates("utt_id").set_index("utt_id").loc[windows.utt_ids, "voice"]
+        assert set(voices) == {where["voice"]}, name
