@@ -115,3 +115,16 @@ def test_one_recording_set_per_held_out_real_speaker_and_track(tiny_corpus, tiny
         windows = Windows.from_tokens(tiny_tokens, split, 8, where=where)
         voices = tiny_tokens.labels.drop_duplicates("utt_id").set_index("utt_id").loc[windows.utt_ids, "voice"]
         assert set(voices) == {where["voice"]}, name
+
+
+def test_retrieval_along_training_labels_each_checkpoint_with_its_step(tiny_tokens):
+    from wmlib.model import runs
+    from wmlib.model.checkpoints import list_checkpoints
+
+    run = runs.train_book_models("tiny", progress=False)[runs.DEFAULT_MODEL]
+    table = real_sound.retrieval_along_training("tiny", run, min_step=20, tokens=tiny_tokens, max_windows=4)
+    steps = [step for step, _ in list_checkpoints(run) if step >= 20]
+    curve = table[table["step"].notna()]
+    assert sorted(curve["step"].unique()) == steps
+    assert (curve["method"] == "step " + curve["step"].astype(int).astype(str)).all()
+    assert set(table.loc[table["step"].isna(), "method"]) == {"copy last token", "linear AR (4 tokens)"}

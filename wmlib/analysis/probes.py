@@ -296,6 +296,18 @@ def token_scores(kind: str, truth: np.ndarray, predictions: np.ndarray) -> np.nd
     return np.asarray(predictions, dtype=float) - np.asarray(truth, dtype=float)
 
 
+def bootstrap_weights(groups: np.ndarray, n_boot: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Resampling whole utterances as weights: ``(index, weights)`` with ``index`` the utterance number of each
+    token and ``weights`` ``(1 + n_boot, U)`` how often each utterance is drawn — row 0 the observed sample (all
+    ones), then one row per resample.  A weighted statistic per row (``weights @ per-utterance sums``) gives the
+    point estimate and its bootstrap distribution at once."""
+    names, index = np.unique(groups, return_inverse=True)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(names), (n_boot, len(names))) + len(names) * np.arange(n_boot)[:, None]
+    resampled = np.bincount(picks.ravel(), minlength=n_boot * len(names)).reshape(n_boot, len(names))  # (B, U)
+    return index, np.vstack([np.ones(len(names)), resampled])  # (1 + B, U)
+
+
 def utterance_bootstrap(kind: str, scores: np.ndarray, truth: np.ndarray, groups: np.ndarray, n_boot: int = 1000,
                         seed: int = 0, level: float = 0.95) -> dict:
     """The metric and its percentile bootstrap CI, resampling whole utterances.
@@ -307,12 +319,8 @@ def utterance_bootstrap(kind: str, scores: np.ndarray, truth: np.ndarray, groups
     Returns:
         Dict ``metric -> (value, low, high)``.
     """
-    names, index = np.unique(groups, return_inverse=True)
+    index, weights = bootstrap_weights(groups, n_boot, seed)
     counts = np.bincount(index).astype(float)
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(names), (n_boot, len(names))) + len(names) * np.arange(n_boot)[:, None]
-    resampled = np.bincount(picks.ravel(), minlength=n_boot * len(names)).reshape(n_boot, len(names))  # (B, U)
-    weights = np.vstack([np.ones(len(names)), resampled])  # the observed sample, then the resamples: (1 + B, U)
     quantiles = [(1 - level) / 2, (1 + level) / 2]
 
     def summarise(values):

@@ -41,7 +41,8 @@ def ablation_runs(profile: str | None = None) -> dict:
 
 
 def real_retrieval(profile: str | None, models: dict, horizons=(1,), length: int = 64, train_windows: int = 600,
-                   n_boot: int = 1000, seed: int = 0, sets=None, max_windows: int | None = None) -> pd.DataFrame:
+                   n_boot: int = 1000, seed: int = 0, sets=None, max_windows: int | None = None,
+                   tokens: TokenSet | None = None) -> pd.DataFrame:
     """Next-token retrieval (:func:`wmlib.model.evaluate.retrieval_table`) on every set of :data:`EVALUATION_SETS`.
 
     Args:
@@ -49,6 +50,7 @@ def real_retrieval(profile: str | None, models: dict, horizons=(1,), length: int
         train_windows: training-split windows (every domain: the models' training mixture) that the linear
             autoregression is fit on.
         max_windows: at most this many windows per set (a seeded subset; default: all).
+        tokens: the profile's tokens, if already loaded (default: :func:`wmlib.data.features.load_tokens`).
 
     Returns:
         The retrieval table with a ``set`` column; baselines and models answer the same queries within a set.
@@ -57,7 +59,7 @@ def real_retrieval(profile: str | None, models: dict, horizons=(1,), length: int
     from wmlib.model.checkpoints import load_model
     from wmlib.model.evaluate import Windows, retrieval_table, standard_methods
 
-    tokens = load_tokens(profile, progress=False)
+    tokens = load_tokens(profile, progress=False) if tokens is None else tokens
     train = Windows.from_tokens(tokens, "train", length, max_windows=train_windows, seed=seed)
     methods = standard_methods(train, {name: load_model(path)[0] for name, path in models.items()}, horizons)
     tables = []
@@ -76,17 +78,18 @@ def recording_sets(corpus) -> dict:
 
 
 def retrieval_along_training(profile: str | None, run_dir, sets=("real speech (held out)", "real music (held out)"),
-                             max_windows: int | None = None, seed: int = 0, min_step: int = 1) -> pd.DataFrame:
+                             max_windows: int | None = None, seed: int = 0, min_step: int = 1,
+                             tokens: TokenSet | None = None) -> pd.DataFrame:
     """Horizon-1 retrieval of every kept checkpoint of a run from ``min_step`` on, on the chosen sets of
     :data:`EVALUATION_SETS`, with the baselines; the ``method`` of a checkpoint is ``"step N"`` and ``step`` holds N
     (NaN for the baselines)."""
     from wmlib.model.checkpoints import list_checkpoints
 
-    models = {f"step {step}": path for step, path in list_checkpoints(run_dir) if step >= max(1, min_step)}
-    table = real_retrieval(profile, models, (1,), sets={name: EVALUATION_SETS[name] for name in sets},
-                           max_windows=max_windows, seed=seed)
-    steps = table["method"].str.extract(r"^step (\d+)$")[0].astype(float)
-    return table.assign(step=steps)
+    steps = {f"step {step}": (step, path) for step, path in list_checkpoints(run_dir) if step >= max(1, min_step)}
+    table = real_retrieval(profile, {name: path for name, (_, path) in steps.items()}, (1,),
+                           sets={name: EVALUATION_SETS[name] for name in sets}, max_windows=max_windows, seed=seed,
+                           tokens=tokens)
+    return table.assign(step=table["method"].map({name: step for name, (step, _) in steps.items()}).astype(float))
 
 
 def interval(value: float, low: float, high: float, digits: int = 3) -> str:
@@ -130,25 +133,20 @@ def source_probe_tokens(tokens: TokenSet, per_group: int, seed: int = 0) -> Toke
 def balanced_accuracy_ci(truth: np.ndarray, predicted: np.ndarray, groups: np.ndarray, n_boot: int = 1000,
                          seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
     """Balanced accuracy (mean recall over the true classes) and its percentile bootstrap CI over whole
-    utterances (``groups``)."""
-    truth, predicted, groups = np.asarray(truth), np.asarray(predicted), np.asarray(groups)
-    classes = np.unique(truth)
+    utterances (``groups``; :func:`wmlib.analysis.probes.bootstrap_weights`)."""
+    from .probes import bootstrap_weights
 
-    def score(weights: np.ndarray) -> float:  # weights: one per token
-        recalls = []
-        for label in classes:
-            in_class = truth == label
-            total = weights[in_class].sum()
-            if total > 0:
-                recalls.append(weights[in_class & (predicted == label)].sum() / total)
-        return float(np.mean(recalls))
-
-    names, index = np.unique(groups, return_inverse=True)
-    rng = np.random.default_rng(seed)
-    draws = [score(np.bincount(rng.integers(0, len(names), len(names)), minlength=len(names))[index].astype(float))
-             for _ in range(n_boot)]
-    low, high = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
-    return score(np.ones(len(truth))), float(low), float(high)
+    truth, predicted = np.asarray(truth), np.asarray(predicted)
+    index, weights = bootstrap_weights(groups, n_boot, seed)  # (1 + B, U)
+    recalls = []
+    for label in np.unique(truth):
+        in_class = truth == label
+        total = weights @ np.bincount(index, weights=in_class, minlength=weights.shape[1])
+        hits = weights @ np.bincount(index, weights=in_class & (predicted == label), minlength=weights.shape[1])
+        recalls.append(np.where(total > 0, hits / np.maximum(total, 1e-12), np.nan))  # a class absent from a draw
+    values = np.nanmean(recalls, axis=0)  # (1 + B,)
+    low, high = np.quantile(values[1:], [(1 - level) / 2, (1 + level) / 2])
+    return float(values[0]), float(low), float(high)
 
 
 def source_transfer(features: dict, labels: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
