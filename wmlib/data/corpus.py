@@ -228,9 +228,9 @@ def build_corpus(profile: str | Profile | None = None, force: bool = False, prog
                                  ignore_index=True) for table in COLUMNS}
 
     tables = gather(parts)
-    for column, default in OPTIONAL.items():
-        tables["utterances"][column] = tables["utterances"].get(column, default)
-        tables["utterances"][column] = tables["utterances"][column].fillna(default)
+    utterances = tables["utterances"]
+    for column, default in OPTIONAL.items():  # columns one kind of part has and another leaves out
+        utterances[column] = utterances[column].fillna(default) if column in utterances else default
     tables["utterances"]["split"] = assign_splits(tables["utterances"], profile)
     part_start = time.perf_counter()
     segments = {name: table for name, table in tables.items() if name != "utterances"}
