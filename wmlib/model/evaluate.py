@@ -35,6 +35,13 @@ class Windows:
 
     mel: np.ndarray  # (W, L, n_mels, frames)
     utt_ids: np.ndarray  # (W,)
+    index: np.ndarray | None = None  # (W, L) the tokens' rows in the TokenSet they were cut from
+
+    def labels(self, tokens: TokenSet) -> pd.DataFrame:
+        """The per-token labels of every window, ``W * L`` rows in window-major order, with a ``window`` column."""
+        assert self.index is not None, "these windows were not cut from a TokenSet"
+        labels = tokens.labels.iloc[self.index.ravel()].reset_index(drop=True)
+        return labels.assign(window=np.repeat(np.arange(len(self.index)), self.index.shape[1]))
 
     @classmethod
     def from_tokens(cls, tokens: TokenSet, split: str, length: int, max_windows: int | None = None,
@@ -48,18 +55,18 @@ class Windows:
         keep = labels["split"].to_numpy() == split
         for column, values in (where or {}).items():
             keep &= labels[column].isin(values if isinstance(values, (list, tuple, set)) else [values]).to_numpy()
-        mels, utt_ids = [], []
+        rows_of, utt_ids = [], []
         for utt_id, rows in labels[keep].groupby("utt_id", sort=True):
             index = rows.index.to_numpy()
             for start in range(0, len(index) - length + 1, length):
-                mels.append(tokens.mel[index[start:start + length]])
+                rows_of.append(index[start:start + length])
                 utt_ids.append(utt_id)
-        assert mels, f"no utterance of split {split!r}{f' where {where}' if where else ''} has {length} tokens"
-        mel, utt_ids = np.stack(mels), np.array(utt_ids)  # (W, L, n_mels, frames)
-        if max_windows is not None and len(mel) > max_windows:
-            keep = np.sort(np.random.default_rng(seed).choice(len(mel), max_windows, replace=False))
-            mel, utt_ids = mel[keep], utt_ids[keep]
-        return cls(mel, utt_ids)
+        assert rows_of, f"no utterance of split {split!r}{f' where {where}' if where else ''} has {length} tokens"
+        index, utt_ids = np.stack(rows_of), np.array(utt_ids)  # (W, L)
+        if max_windows is not None and len(index) > max_windows:
+            keep = np.sort(np.random.default_rng(seed).choice(len(index), max_windows, replace=False))
+            index, utt_ids = index[keep], utt_ids[keep]
+        return cls(tokens.mel[index], utt_ids, index)  # mel (W, L, n_mels, frames)
 
 
 def query_positions(length: int, horizon: int, first: int, stride: int = 1) -> np.ndarray:
