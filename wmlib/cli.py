@@ -59,6 +59,34 @@ def parser() -> argparse.ArgumentParser:
                              "for the book's models; at most 511)")
     encode.add_argument("-o", "--output", default=None, metavar="OUT.npz",
                         help="where to write the latents (default: AUDIO_FILE with the suffix .latents.npz)")
+    dream = commands.add_parser(
+        "dream", help="observe the start of an audio file of your own, then let a trained model imagine the rest",
+        description="Observe the first --context-seconds of a recording, then imagine --seconds more, open-loop. "
+                    "Writes context + dream as a WAV file (both through the same mel inversion, so the boundary is "
+                    "not a change of sound quality), one file per sample.")
+    dream.add_argument("audio", metavar="AUDIO_FILE", help="the recording whose start is the context")
+    dream.add_argument("--context-seconds", type=float, default=2.0, help="seconds observed (default 2)")
+    dream.add_argument("--seconds", type=float, default=2.0, help="seconds imagined (default 2)")
+    dream.add_argument("--temperature", type=float, default=1.0,
+                       help="1: the model's own distribution; 0: its most likely continuation (default 1)")
+    dream.add_argument("--samples", type=int, default=1, help="dreams to write (default 1)")
+    dream.add_argument("--seed", type=int, default=0, help="the same seed gives the same dreams (default 0)")
+    dream.add_argument("--model", default=None, metavar="NAME",
+                       help="a named model (default: the book's default model) or a run directory")
+    dream.add_argument("--profile", default=None, help=f"the profile the named model was trained on; {PROFILE_HELP}")
+    dream.add_argument("-o", "--output", default=None, metavar="OUT.wav",
+                       help="where to write (default: AUDIO_FILE with the suffix .dream.wav); further samples get "
+                            "-2, -3, ... before the suffix")
+    figures = commands.add_parser(
+        "figures", help="regenerate every figure of a chapter as HTML, JSON and PNG files",
+        description="Execute one chapter as the book does and write each figure it shows to DIR: "
+                    "<chapter>-<nn>.html (interactive, offline), .json (plotly.io.read_json) and .png (through "
+                    "Kaleido and a local Chromium; skipped with a note when there is none).")
+    figures.add_argument("--chapter", required=True, metavar="NAME",
+                         help="a chapter's number, name or file: 7, dreams, 07_dreams")
+    figures.add_argument("--out", required=True, metavar="DIR", help="the folder to write into")
+    figures.add_argument("--profile", default=None, help=PROFILE_HELP)
+    figures.add_argument("--no-png", action="store_true", help="HTML and JSON only")
     book = commands.add_parser("book", help="train the book's models (once), execute every chapter, build the HTML")
     book.add_argument("--profile", default=None, help=PROFILE_HELP)
     book.add_argument("--builder", default="html", help="a Jupyter Book builder: html, singlehtml, ...")
@@ -160,11 +188,16 @@ def is_usage_error(error: Exception, command: str) -> bool:
 
     if isinstance(error, (UsageError, UnknownProfileError, AudioError)):
         return True
-    if command in ("train", "evaluate", "encode"):  # these have imported the model stage already
+    if command in ("train", "evaluate", "encode", "dream"):  # these have imported the model stage already
         from wmlib.model.checkpoints import CheckpointError
         from wmlib.model.encode import ContextError
         from wmlib.model.runs import UnknownModelError
 
+        if command == "dream":
+            from wmlib.analysis.dreams import DreamError
+
+            if isinstance(error, DreamError):
+                return True
         return isinstance(error, (CheckpointError, UnknownModelError, ContextError)) or (
             command == "train" and isinstance(error, ValueError))
     return False
@@ -230,6 +263,48 @@ def _encode(args) -> None:
     print(f"{path}: {encoding.summary()} -> {output}")
 
 
+def _dream(args) -> None:
+    from pathlib import Path
+
+    import soundfile as sf
+
+    from wmlib.analysis.dreams import dream_audio
+    from wmlib.data.audio import SAMPLE_RATE, AudioConversionWarning, load_audio
+    from wmlib.data.features import tokens_to_audio
+    from wmlib.data.files import atomic_write
+
+    path = Path(args.audio)
+    output = Path(args.output) if args.output else path.with_name(path.stem + ".dream.wav")
+    if output.suffix.lower() != ".wav":
+        raise UsageError(f"{output}: the output is a WAV file; give -o with a name ending in .wav")
+    if args.samples < 1:
+        raise UsageError(f"--samples must be at least 1, got {args.samples}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AudioConversionWarning)
+        audio = load_audio(path)
+    for warning in caught:
+        print(f"note: {warning.message}", file=sys.stderr)
+    dreams, info = dream_audio(audio, SAMPLE_RATE, args.context_seconds, args.seconds, args.model, args.profile,
+                               args.temperature, args.samples, args.seed, name=str(path))
+    for sample in range(args.samples):
+        target = output if sample == 0 else output.with_name(f"{output.stem}-{sample + 1}{output.suffix}")
+        with atomic_write(target) as handle:
+            sf.write(handle, tokens_to_audio(dreams.sequence(0, sample)), SAMPLE_RATE, format="WAV")
+        print(f"{path}: {info['context_tokens']} tokens observed, {info['horizon']} dreamed by {info['model']} "
+              f"({info['method']}, temperature {args.temperature:g}, seed {args.seed}) -> {target}")
+
+
+def _figures(args) -> None:
+    from wmlib.book.figures import FigureExportError, export_figures
+
+    try:
+        written = export_figures(args.chapter, args.out, args.profile, png=not args.no_png)
+    except FigureExportError as error:
+        raise UsageError(str(error)) from error
+    kinds = sorted({path.suffix for path in written})
+    print(f"{len({path.stem for path in written})} figures ({', '.join(kinds)}) -> {args.out}")
+
+
 def _book(args) -> None:
     from wmlib.book.build import build_book
 
@@ -237,4 +312,4 @@ def _book(args) -> None:
 
 
 COMMANDS = {"corpus": _corpus, "features": _features, "train": _train, "evaluate": _evaluate, "encode": _encode,
-            "book": _book}
+            "dream": _dream, "figures": _figures, "book": _book}

@@ -16,11 +16,13 @@ SOURCE_COLOURS = {"speech": "#1f77b4", "music": "#d62728", "noise": "#7f7f7f"}
 
 def setup_book_page() -> None:
     """The hidden first cell of every chapter: plotly figures as HTML divs that use the page's own plotly.js (in
-    Jupyter and in the book), and no tqdm notebook warning in the page.
+    Jupyter and in the book), and no tqdm notebook warning in the page.  Under ``python -m wmlib figures``
+    (:mod:`wmlib.book.figures`), every figure shown is also written to a file.
 
     ``tqdm.auto`` (imported by librosa and others) warns "IProgress not found" in a kernel without ipywidgets; the
     chapters turn their progress bars off, so the warning says nothing to a reader and is silenced here.
     """
+    import os
     import warnings
 
     import plotly.io as pio
@@ -32,6 +34,11 @@ def setup_book_page() -> None:
 
     pio.renderers["book"] = OfflineDivRenderer()
     pio.renderers.default = "book+plotly_mimetype"  # the div for HTML, the mime bundle for JupyterLab
+    from .figures import FIGURES_ENV, PREFIX_ENV, export_renderer
+
+    if os.environ.get(FIGURES_ENV):
+        pio.renderers["export"] = export_renderer(os.environ[FIGURES_ENV], os.environ.get(PREFIX_ENV, "figure"))
+        pio.renderers.default += "+export"
     pio.templates.default = "plotly_white"
     warnings.filterwarnings("ignore", message="IProgress not found")
 
