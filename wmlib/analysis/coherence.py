@@ -29,6 +29,8 @@ from wmlib.model.evaluate import LinearAutoregression, Windows, bootstrap_ci, dr
 from .dreams import CandidateBank, copy_last_rollout, dream, linear_rollout
 
 SEGMENT = 4  # tokens per segment for the Fréchet distance (160 ms)
+#: Per profile: held-out windows dreamed on, and training windows for the linear roll-out and the probes.
+BOOK_WINDOWS = {"tiny": (12, 60), "default": (120, 300), "large": (400, 1000)}
 
 
 def _summary(values: np.ndarray, groups: np.ndarray, prefix: str, n_boot: int, seed: int) -> dict:
@@ -71,6 +73,31 @@ class DreamStudy:
                          "linear AR rolled out": linear_rollout(autoregression, observed, self.horizon)}
         self.labels = windows.labels(tokens)  # (W * L) rows
         self.groups = windows.utt_ids
+
+    @classmethod
+    def for_book(cls, model: str | None = None, profile: str | None = None, tokens: TokenSet | None = None,
+                 samples: int = 2, seed: int = 0) -> tuple[DreamStudy, Windows]:
+        """The chapter's study: a trained named model (default: the book's) dreams the second half of held-out
+        windows of the clean generated test split, each as long as its training windows (64 tokens = 2.56 s for the
+        book: 1.28 s observed, 1.28 s dreamed).  Returns the study and the training windows (for the probes)."""
+        from wmlib.data.features import load_tokens
+        from wmlib.data.profiles import get_profile
+        from wmlib.model.checkpoints import load_model
+        from wmlib.model.evaluate import GENERATED
+        from wmlib.model.runs import locate_model
+
+        from .representations import model_context
+
+        name = get_profile(profile).name
+        _, directory = locate_model(model, profile)
+        tokens = load_tokens(profile, progress=False) if tokens is None else tokens
+        length = model_context(directory) or 64
+        queries, fit = BOOK_WINDOWS[name]
+        network, _ = load_model(directory)
+        test = Windows.from_tokens(tokens, "test", length, max_windows=queries, seed=seed, where=GENERATED)
+        train = Windows.from_tokens(tokens, "train", length, max_windows=fit, seed=seed)
+        return cls(network, test, tokens, train, context=length // 2, samples=samples, seed=seed,
+                   window=model_context(directory)), train
 
     def continuations(self) -> dict[str, np.ndarray]:
         """Method -> ``(W, S, H, M, F)`` dB: every dream and roll-out with a samples axis."""
