@@ -1,0 +1,205 @@
+"""Interventions: move the model's latents, decode, listen, and measure what changed.
+
+- **Along probe directions** (:func:`fit_linear_probe`, :func:`move`, :func:`intervention_table`): a linear probe
+  reads pitch or energy as ``w · x + b``; adding ``Δ · w / |w|²`` to a latent changes that reading by exactly ``Δ``
+  and leaves every direction orthogonal to ``w`` alone.  For a phone class the direction is the difference of two
+  class means.  The moved latents are decoded by the stop-gradient readout decoder, and the change is measured
+  twice: by the probes again, after the decoded spectrogram is *observed* by the model anew (does the change
+  survive a trip through the sound?), and independently — pYIN on the decoded audio for pitch, the decoded
+  spectrogram's power for energy.  The matrix of all interventions against all measures says how disentangled the
+  directions are.
+- **Resynthesis with one factor randomized** (the RSSM, in the manner of the sparse interpretable audio model):
+  keep the deterministic state and resample the stochastic latents (:func:`resample_stochastic`); keep the
+  stochastic latents and shuffle their timing (:func:`shuffle_timing`); hear one utterance after another's context
+  (:func:`swap_context`).
+
+Used by the chapter "Interventions".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class Direction:
+    """A direction in a latent space and what moving along it means.
+
+    Attributes:
+        vector: ``(D,)``; moving a latent by ``step * vector`` changes the probe's reading by ``step`` units.
+        name: what it moves (``pitch``, ``energy``, ``vowel → fricative``).
+        unit: the probe's unit (``semitones``, ``dB``) or ``class means`` (one step = one mean difference).
+    """
+
+    vector: np.ndarray
+    name: str
+    unit: str
+
+
+@dataclass
+class LinearProbe:
+    """A ridge probe on raw latents: ``reading = features @ weights + intercept``."""
+
+    weights: np.ndarray
+    intercept: float
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        return features @ self.weights.astype(features.dtype) + self.intercept
+
+    def direction(self, name: str, unit: str) -> Direction:
+        """The direction this probe reads, scaled so that one step moves its reading by one unit:
+        ``w / |w|²`` (moving along anything orthogonal to ``w`` leaves the reading alone)."""
+        return Direction(self.weights / (self.weights @ self.weights), name, unit)
+
+
+def fit_linear_probe(features: np.ndarray, values: np.ndarray, alpha: float = 10.0) -> LinearProbe:
+    """Ridge regression of ``values`` on ``features`` (standardised inside the fit, mapped back to raw features)."""
+    from sklearn.linear_model import Ridge
+
+    mean, spread = features.mean(0), features.std(0) + 1e-6
+    ridge = Ridge(alpha=alpha).fit((features - mean) / spread, values)
+    weights = ridge.coef_ / spread
+    return LinearProbe(weights, float(ridge.intercept_ - mean @ weights))
+
+
+def class_direction(features: np.ndarray, classes: np.ndarray, source: str, target: str) -> Direction:
+    """From the mean latent of class ``source`` to that of ``target``: one step moves a ``source`` latent onto the
+    ``target`` mean (on average)."""
+    return Direction(features[classes == target].mean(0) - features[classes == source].mean(0),
+                     f"{source} → {target}", "class means")
+
+
+def move(features: np.ndarray, direction: Direction, step: float) -> np.ndarray:
+    """``features + step * direction.vector`` (any leading shape)."""
+    return features + step * direction.vector.astype(features.dtype)
+
+
+def mel_energy_db(mel: np.ndarray) -> np.ndarray:
+    """A token's energy from its log-mel: ``10 log10`` of its mean mel power, ``(..., M, F)`` -> ``(...)``."""
+    return 10 * np.log10(np.mean(10 ** (mel / 10), axis=(-2, -1)) + 1e-12)
+
+
+def observe_features(model, mel: np.ndarray, context: int | None = None) -> np.ndarray:
+    """The model's ``feature`` of every token of ``mel`` ``(B, T, M, F)``: ``(B, T, d)``."""
+    import torch
+
+    with torch.no_grad():
+        return model.features(torch.as_tensor(mel, dtype=torch.float32), context=context)["feature"].numpy()
+
+
+def decode(model, features: np.ndarray) -> np.ndarray:
+    """The readout decoder's spectrogram of latents ``(..., d)``: ``(..., M, F)`` dB."""
+    import torch
+
+    return model.decode(torch.as_tensor(features, dtype=torch.float32)).numpy()
+
+
+def median_pitch(mel_tokens: np.ndarray, config) -> float:
+    """pYIN's median pitch (MIDI) over the voiced tokens of a decoded sequence ``(T, M, F)``; NaN if none."""
+    from .applications import pyin_track
+
+    track = pyin_track(mel_tokens, config)
+    return float(np.nanmedian(track)) if np.isfinite(track).any() else np.nan
+
+
+def intervention_table(model, windows_by_kind: dict, directions: dict, steps: dict, readers: dict, config,
+                       pitch_windows: int = 6) -> pd.DataFrame:
+    """Every intervention against every measure: the change each causes, relative to decoding the unmoved latents.
+
+    Args:
+        windows_by_kind: direction name -> ``(W, T, M, F)`` dB windows to intervene on (melodies for pitch, ...).
+        directions: name -> :class:`Direction`.
+        steps: name -> the step to move by (in the direction's unit).
+        readers: measure name -> a :class:`LinearProbe` that reads the re-observed decoded sound.
+        pitch_windows: windows per intervention measured by pYIN (it is the slow measure).
+
+    Returns:
+        One row per (intervention, measure): ``change`` (mean over windows of moved − unmoved) and its spread.
+    """
+    rows = []
+    for name, direction in directions.items():
+        windows = windows_by_kind[name]
+        observed = observe_features(model, windows)  # (W, T, d)
+        base, moved = decode(model, observed), decode(model, move(observed, direction, steps[name]))  # (W, T, M, F)
+        changes = {"energy, decoded power (dB)": mel_energy_db(moved).mean(1) - mel_energy_db(base).mean(1)}
+        count = min(pitch_windows, len(windows))
+        changes["pitch, pYIN on decoded audio (semitones)"] = np.array(
+            [median_pitch(moved[w], config) - median_pitch(base[w], config) for w in range(count)])
+        again_base, again_moved = observe_features(model, base), observe_features(model, moved)
+        for reader, probe in readers.items():
+            changes[f"{reader}, probe after re-observing"] = probe(again_moved).mean(1) - probe(again_base).mean(1)
+        for measure, change in changes.items():
+            change = change[np.isfinite(change)]
+            rows.append({"intervention": f"{direction.name} {steps[name]:+g} {direction.unit}", "measure": measure,
+                         "change": float(change.mean()) if len(change) else np.nan,
+                         "spread (sd)": float(change.std()) if len(change) > 1 else np.nan, "windows": len(change)})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Resynthesis with one factor randomized (RSSM)
+
+
+def _rssm_roll(model, deter0, stochs):
+    """Re-run the RSSM's GRU over a given sequence of stochastic states ``(B, T, S*C)`` from ``deter0`` ``(B, D)``:
+    the features ``concat(h_t, z_t)`` ``(B, T, ·)`` the decoder reads (``h_t`` from ``z_<t``, as in observation)."""
+    import torch
+
+    rssm = model.dynamics
+    deter, features = deter0, []
+    previous = torch.zeros_like(stochs[:, 0])
+    for t in range(stochs.shape[1]):
+        if t:
+            deter = rssm._gru(deter, rssm._gates_from_deter(deter) + rssm.gru_from_stoch(previous))
+        features.append(torch.cat([deter, stochs[:, t]], -1))
+        previous = stochs[:, t]
+    return torch.stack(features, 1)
+
+
+def _require_rssm(model):
+    if model.config.dynamics != "rssm":
+        raise ValueError(f"resynthesis by factors needs the RSSM's deterministic and stochastic states; this model "
+                         f"has {model.config.dynamics} dynamics")
+
+
+def resample_stochastic(model, mel: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the deterministic states of an observed sequence, draw new stochastic states from the prior at each
+    step; ``(B, T, M, F)`` -> ``(original decoded, resynthesised decoded)``, each ``(B, T, M, F)`` dB."""
+    import torch
+    import torch.nn.functional as F
+
+    _require_rssm(model)
+    rssm, config = model.dynamics, model.config
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        observed = model.observe(torch.as_tensor(mel, dtype=torch.float32), sample=False)
+        probs = rssm._mixed_probs(rssm.prior(observed["deter"]))  # (B, T, S, C)
+        draws = torch.multinomial(probs.flatten(0, 2), 1, generator=generator)[:, 0].view(probs.shape[:3])
+        stoch = F.one_hot(draws, config.stoch_classes).to(probs.dtype).flatten(-2)  # (B, T, S*C)
+        resampled = torch.cat([observed["deter"], stoch], -1)
+        return model.decode(observed["feature"]).numpy(), model.decode(resampled).numpy()
+
+
+def shuffle_timing(model, mel: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the posterior's stochastic states of an observed sequence but shuffle their order in time, re-run the
+    deterministic path over them, decode: ``(original decoded, shuffled decoded)``."""
+    import torch
+
+    _require_rssm(model)
+    rng = np.random.default_rng(seed)
+    with torch.no_grad():
+        observed = model.observe(torch.as_tensor(mel, dtype=torch.float32), sample=False)
+        order = torch.as_tensor(rng.permutation(mel.shape[1]))
+        rolled = _rssm_roll(model, observed["deter"][:, 0], observed["stoch"][:, order])
+        return model.decode(observed["feature"]).numpy(), model.decode(rolled).numpy()
+
+
+def swap_context(model, first: np.ndarray, second: np.ndarray, context: int) -> tuple[np.ndarray, np.ndarray]:
+    """``second``'s tokens after their own first ``context`` tokens, and after ``first``'s: the decoded tokens of
+    ``second[context:]`` in both cases, ``(own context, swapped context)``, each ``(B, T - context, M, F)`` dB."""
+    own = decode(model, observe_features(model, second))[:, context:]
+    swapped_input = np.concatenate([first[:, :context], second[:, context:]], 1)
+    swapped = decode(model, observe_features(model, swapped_input))[:, context:]
+    return own, swapped
