@@ -138,6 +138,45 @@ def intervention_table(model, windows_by_kind: dict, directions: dict, steps: di
     return pd.DataFrame(rows)
 
 
+STEPS = {"pitch": 4.0, "energy": 10.0, "phone class": 1.0}  # +4 semitones, +10 dB, one class-mean difference
+
+
+@dataclass
+class InterventionSetup:
+    """What the chapter moves and measures: probes fit on the model's observed training latents, their directions,
+    and held-out windows to intervene on (melodies for pitch and energy, sentences for the phone class)."""
+
+    probes: dict
+    directions: dict
+    windows: dict
+    steps: dict
+
+
+def book_setup(model, tokens, length: int, train_windows: int = 300, test_windows: int = 24,
+               seed: int = 0) -> InterventionSetup:
+    """Fit the pitch (music) and energy probes and the vowel → fricative direction on the ``feature`` of clean
+    generated training windows of ``length`` tokens; cut held-out generated test windows to move."""
+    from wmlib.model.evaluate import GENERATED, Windows
+
+    from .targets import get_target
+
+    train = Windows.from_tokens(tokens, "train", length, max_windows=train_windows, seed=seed, where=GENERATED)
+    features = observe_features(model, train.mel)
+    features = features.reshape(-1, features.shape[-1])
+    labels = train.labels(tokens)
+    probes = {}
+    for name, target in (("pitch", "pitch_music"), ("energy", "energy")):
+        values, mask = get_target(target)(labels)
+        probes[name] = fit_linear_probe(features[mask], values[mask])
+    directions = {"pitch": probes["pitch"].direction("pitch", "semitones"),
+                  "energy": probes["energy"].direction("energy", "dB"),
+                  "phone class": class_direction(features, labels["phone_class"].to_numpy(), "vowel", "fricative")}
+    test = {source: Windows.from_tokens(tokens, "test", length, max_windows=test_windows, seed=seed,
+                                        where={**GENERATED, "source": source}).mel for source in ("music", "speech")}
+    windows = {"pitch": test["music"], "energy": test["music"], "phone class": test["speech"]}
+    return InterventionSetup(probes, directions, windows, dict(STEPS))
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Resynthesis with one factor randomized (RSSM)
 
@@ -203,3 +242,40 @@ def swap_context(model, first: np.ndarray, second: np.ndarray, context: int) -> 
     swapped_input = np.concatenate([first[:, :context], second[:, context:]], 1)
     swapped = decode(model, observe_features(model, swapped_input))[:, context:]
     return own, swapped
+
+
+def resynthesis_table(model, music: np.ndarray, speech: np.ndarray, context: int, config, seed: int = 0,
+                      pitch_windows: int = 4) -> tuple[pd.DataFrame, dict]:
+    """Each resynthesis of the RSSM against decoding the observed latents unchanged, on melodies and sentences.
+
+    Measures: the spectrogram change (RMS difference in dB), the energy change (decoded power, dB, absolute), and
+    the pitch change (pYIN, semitones, absolute; melodies, ``pitch_windows`` of them).  The swapped context puts
+    the other source's first ``context`` tokens before each window's own continuation (speech before music, music
+    before speech); only the continuation is compared.
+
+    Returns:
+        ``(table, sounds)``: the table, and for the first melody each version's decoded tokens, for the players.
+    """
+    versions = {}
+    for source, windows, other in (("music", music, speech), ("speech", speech, music)):
+        count = min(len(windows), len(other))
+        windows, other = windows[:count], other[:count]
+        base, resampled = resample_stochastic(model, windows, seed)
+        _, shuffled = shuffle_timing(model, windows, seed)
+        own, swapped = swap_context(model, other, windows, context)
+        versions[source] = {"stochastic states resampled": (base, resampled), "timing shuffled": (base, shuffled),
+                            "context swapped": (own, swapped)}
+    rows = []
+    for source, pairs in versions.items():
+        for name, (base, changed) in pairs.items():
+            row = {"source": source, "resynthesis": name,
+                   "spectrogram change (dB RMS)": float(np.sqrt(((changed - base) ** 2).mean())),
+                   "energy change (dB)": float(np.abs(mel_energy_db(changed) - mel_energy_db(base)).mean())}
+            if source == "music":
+                changes = [abs(median_pitch(changed[w], config) - median_pitch(base[w], config))
+                           for w in range(min(pitch_windows, len(base)))]
+                row["pitch change (semitones)"] = float(np.nanmean(changes)) if np.isfinite(changes).any() else np.nan
+            rows.append(row)
+    sounds = {"decoded as observed": versions["music"]["timing shuffled"][0][0]}
+    sounds |= {name: changed[0] for name, (_, changed) in versions["music"].items()}
+    return pd.DataFrame(rows), sounds
