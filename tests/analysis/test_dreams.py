@@ -181,3 +181,30 @@ def test_dream_study_measures_and_references(transformer, bank, tiny_tokens):
     probes = study.dream_probe_curves(train, targets=("source", "energy"), n_boot=50)
     assert {"observed truth", "copy last token", "dream (T=1)"} <= set(probes["method"])
     assert set(probes["metric"]) == {"accuracy", "mae_dB"}
+
+
+def test_the_dream_command_writes_context_and_dream(tmp_path, tiny_tokens, capsys):
+    import soundfile as sf
+
+    from wmlib import cli
+    from wmlib.model import runs
+
+    runs.train_book_models("tiny", progress=False)
+    audio = tmp_path / "tone.wav"
+    sf.write(audio, (0.3 * np.sin(np.arange(22_050) * 2 * np.pi * 440 / 22_050)).astype(np.float32), 22_050)
+    out = tmp_path / "dreamed.wav"
+    status = cli.main(["dream", str(audio), "--profile", "tiny", "--context-seconds", "0.5", "--seconds", "0.4",
+                       "--samples", "2", "--seed", "3", "-o", str(out)])
+    assert status == 0, capsys.readouterr().err
+    for path in (out, tmp_path / "dreamed-2.wav"):
+        written, rate = sf.read(path)
+        assert rate == 16_000 and abs(len(written) / rate - 0.9) < 0.05  # 12 + 10 tokens of 40 ms
+    assert "12 tokens observed, 10 dreamed" in capsys.readouterr().out
+    assert cli.main(["dream", str(audio), "--profile", "tiny", "--context-seconds", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()  # a note on the resampling, then the error: no traceback
+    assert err[-1].startswith("error:") and "less than the 3.0 s of context" in err[-1]
+    assert err[0].startswith("note:") and len(err) == 2
+    assert cli.main(["dream", str(audio), "--profile", "tiny", "--seconds", "0"]) == 2
+    assert "shorter than one token" in capsys.readouterr().err
+    assert cli.main(["dream", str(audio), "--profile", "tiny", "--model", "nope"]) == 2
+    assert "unknown model 'nope'" in capsys.readouterr().err

@@ -160,7 +160,7 @@ class DreamStudy:
                 per_token = self.model.encoder(flat).numpy().reshape(*mel.shape[:3], -1)
         return per_token.reshape(*mel.shape[:2], whole // SEGMENT, -1).reshape(-1, SEGMENT * per_token.shape[-1])
 
-    def frechet_table(self, dims: int = 32, n_boot: int = 200) -> pd.DataFrame:
+    def frechet_table(self, dims: int = 32, n_boot: int = 100) -> pd.DataFrame:
         """Fréchet distance of each continuation's segments to the real continuations', in ``log-mel`` and
         ``encoder`` space (PCA to ``dims``, fit on the real continuations), with 95% bootstrap CIs over windows.
 
@@ -374,9 +374,25 @@ def beyond_copying(curves: pd.DataFrame, method: str = "dream (T=0)", baseline: 
             "falls behind).")
 
 
+def verdicts_per_horizon(curves: pd.DataFrame, method: str, baseline: str, metric: str = "top1",
+                         higher_is_better: bool = True) -> pd.Series:
+    """Per horizon: ``ahead``, ``behind`` (95% CIs apart) or ``tie``, ``method`` against ``baseline``."""
+    table = curves.set_index(["method", "horizon"])
+    verdicts = {}
+    for horizon in sorted(curves["horizon"].unique()):
+        a, b = table.loc[(method, horizon)], table.loc[(baseline, horizon)]
+        if a[f"{metric}_low"] > b[f"{metric}_high"]:
+            verdicts[horizon] = "ahead" if higher_is_better else "behind"
+        elif a[f"{metric}_high"] < b[f"{metric}_low"]:
+            verdicts[horizon] = "behind" if higher_is_better else "ahead"
+        else:
+            verdicts[horizon] = "tie"
+    return pd.Series(verdicts)
+
+
 def probe_decay(table: pd.DataFrame, horizons=(1, 4, 16), method: str = "dream (T=0)") -> pd.DataFrame:
-    """Per target, the probe's score on ``method`` and its references at a few horizons, and for how long the dream
-    reads better than carrying the last observed token forward: one row per target."""
+    """Per target: the probe's score on ``method`` and its references at a few horizons, and at how many horizons
+    the dream reads the truth better or worse than carrying the last observed token forward (95% CIs apart)."""
     rows = []
     for target, part in table.groupby("target", sort=False):
         higher = part["metric"].iloc[0] == "accuracy"
@@ -386,6 +402,8 @@ def probe_decay(table: pd.DataFrame, horizons=(1, 4, 16), method: str = "dream (
             if horizon in pivot.columns:
                 for name in (method, "observed truth", "copy last token"):
                     row[f"{name} @{40 * horizon} ms"] = pivot.loc[name, horizon]
-        row["ahead of copy-last for (ms)"] = 40 * ahead_of(part, method, "copy last token", "score", higher)
+        verdicts = verdicts_per_horizon(part, method, "copy last token", "score", higher)
+        row["horizons ahead of copy-last"] = f"{(verdicts == 'ahead').sum()} of {len(verdicts)}"
+        row["horizons behind copy-last"] = f"{(verdicts == 'behind').sum()} of {len(verdicts)}"
         rows.append(row)
     return pd.DataFrame(rows)

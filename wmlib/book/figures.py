@@ -37,17 +37,17 @@ def chapter_path(name: str, book_root: Path = BOOK_ROOT) -> Path:
 
 def export_renderer(folder: str | os.PathLike, prefix: str):
     """The plotly renderer that writes each shown figure to ``folder`` (used by :func:`setup_book_page`)."""
+    import itertools
+
     from plotly.io._base_renderers import ExternalRenderer
 
-    class FigureFileRenderer(ExternalRenderer):
-        def __init__(self):
-            self.count = 0
+    numbers = itertools.count(1)  # shared: plotly renders with a copy of the renderer each time
 
+    class FigureFileRenderer(ExternalRenderer):
         def render(self, fig_dict):
             import plotly.graph_objects as go
 
-            self.count += 1
-            stem = Path(folder) / f"{prefix}-{self.count:02d}"
+            stem = Path(folder) / f"{prefix}-{next(numbers):02d}"
             figure = go.Figure(fig_dict)
             figure.write_json(stem.with_suffix(".json"))
             figure.write_html(stem.with_suffix(".html"), include_plotlyjs="directory", full_html=True)
