@@ -6,8 +6,8 @@ Data flows one way, and the package is laid out along it::
                     log-mel tokens with per-token labels
     wmlib.model     the world model (RSSM or transformer dynamics), training, checkpoints, the book's named runs,
                     evaluation, and encoding audio of your own into latents
-    wmlib.analysis  what the model learned: probes (targets, representations, the probing study); RSA and dreams
-                    to come
+    wmlib.analysis  what the model learned: probes (targets, representations, the probing study), real sound,
+                    dreams and their coherence, applications, interventions
     wmlib.book      plots and the book build
 
 A stage imports only earlier stages.  The names chapters use are importable from ``wmlib`` itself, e.g.
@@ -41,6 +41,7 @@ _EXPORTS = {
     "register_target": "wmlib.analysis.targets", "TARGETS": "wmlib.analysis.targets",
     "probe_target": "wmlib.analysis.probes", "model_representations": "wmlib.analysis.representations",
     "ProbeStudy": "wmlib.analysis.probing",
+    "dream": "wmlib.analysis.dreams", "dream_audio": "wmlib.analysis.dreams", "CandidateBank": "wmlib.analysis.dreams",
     # book
     "build_book": "wmlib.book.build",
 }

@@ -8,7 +8,12 @@ Analyses read latents (``model.features``) and labels (:class:`wmlib.TokenSet`);
 - ``probes``: the probes (linear, one hidden layer, supervised) with grouped cross-validation, control tasks, MDL
   and bootstrap intervals;
 - ``probing``: the book's probing study (tokens, rows, tables in the form of CPC's, along training and horizon);
-- ``latent_map``: UMAP maps of a representation.
+- ``latent_map``: UMAP maps of a representation;
+- ``real_sound``: the chapter "Real sound" (retrieval and source probes on held-out real recordings, the ablation);
+- ``dreams``: observe k tokens, imagine n (the RSSM samples its prior; the transformer samples among candidate
+  tokens by contrastive score); ``coherence``: dreams against the truth and rolled-out baselines, and probed;
+- ``applications``: inpainting, melody variations, few-shot classification;
+- ``interventions``: moving latents along probe directions, and resynthesis with one factor randomized.
 
-The chapters on real sound, dreams and RSA add their modules here.
+RSA adds its module here.
 """
