@@ -136,7 +136,7 @@ class DreamStudy:
                 rank = np.stack([ranks(queries[:, s], pool, targets, distractors, similarity)
                                  for s in range(samples)], 1)  # (W, S)
                 hits = (rank == 0).mean(axis=1)
-                squared = ((mel[:, :, step] - truth[:, None]) ** 2).mean(axis=(-2, -1)).mean(axis=1)  # (W,)
+                squared = ((mel[:, :, step] - truth[:, None]).astype(np.float64) ** 2).mean(axis=(-2, -1)).mean(axis=1)
                 row = {"method": name, "horizon": step + 1, "queries": n_windows}
                 row |= _summary(hits, self.groups, "top1", n_boot, self.seed)
                 error = _summary(squared, self.groups, "mel_mse", n_boot, self.seed)
