@@ -163,7 +163,7 @@ def test_frechet_distance_on_planted_gaussians():
 def test_dream_study_measures_and_references(transformer, bank, tiny_tokens):
     test = Windows.from_tokens(tiny_tokens, "test", 24, where={"domain": "generated"})
     train = Windows.from_tokens(tiny_tokens, "train", 24, max_windows=60)
-    study = DreamStudy(transformer, test, tiny_tokens, train, context=16, samples=2, bank=bank)
+    study = DreamStudy(transformer, test, tiny_tokens, train, context=16, samples=2, bank=bank, temperatures=(1.0,))
     curves = study.horizon_curves(n_boot=50)
     assert set(curves["method"]) == {"dream (T=1)", "dream (T=0)", "copy last token", "linear AR rolled out"}
     assert sorted(curves["horizon"].unique()) == list(range(1, 9))

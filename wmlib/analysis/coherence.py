@@ -30,7 +30,11 @@ from .dreams import CandidateBank, copy_last_rollout, dream, linear_rollout
 
 SEGMENT = 4  # tokens per segment for the Fréchet distance (160 ms)
 #: Per profile: held-out windows dreamed on, and training windows for the linear roll-out and the probes.
-BOOK_WINDOWS = {"tiny": (12, 60), "default": (120, 300), "large": (400, 1000)}
+BOOK_WINDOWS = {"tiny": (12, 60), "default": (240, 300), "large": (400, 1000)}
+#: The chapter's sampling temperatures besides 0: 1 (the model's own distribution over the bank) and 0.1, chosen on
+#: the *validation* split among 0.1-1 as the one whose dreamed phone durations and melody key and register came
+#: closest to the real continuations' (at 1, dreams are no more in key than random tokens).
+DREAM_TEMPERATURES = (0.1, 1.0)
 
 
 def _summary(values: np.ndarray, groups: np.ndarray, prefix: str, n_boot: int, seed: int) -> dict:
@@ -48,13 +52,15 @@ class DreamStudy:
         tokens: the token set the windows were cut from (labels) and the candidate bank's source.
         train: training windows for the linear autoregression (fit at horizon 1, then rolled out).
         context: observed tokens per window; the rest are dreamed.
-        samples: dreams per window at temperature 1 (one more at temperature 0).
+        samples: dreams per window at each temperature of ``temperatures`` (one more at temperature 0).
+        temperatures: the sampling temperatures to dream at, besides 0.
         bank: candidate bank (default: drawn from the training split of ``tokens``).
         window: the transformer's window (its training ``seq_len``).
     """
 
     def __init__(self, model, windows: Windows, tokens: TokenSet, train: Windows, context: int, samples: int = 2,
-                 seed: int = 0, bank: CandidateBank | None = None, window: int | None = None):
+                 seed: int = 0, bank: CandidateBank | None = None, window: int | None = None,
+                 temperatures=(1.0,)):
         from .dreams import default_method
 
         self.model, self.windows, self.tokens, self.context, self.seed = model, windows, tokens, context, seed
@@ -65,9 +71,9 @@ class DreamStudy:
             model, tokens, seed=seed)
         observed = windows.mel[:, :context]
         self.truth = windows.mel[:, context:]  # (W, H, M, F)
-        self.dreams = {
-            "dream (T=1)": dream(model, observed, self.horizon, 1.0, samples, seed, self.bank, window=window),
-            "dream (T=0)": dream(model, observed, self.horizon, 0.0, 1, seed, self.bank, window=window)}
+        self.dreams = {f"dream (T={t:g})": dream(model, observed, self.horizon, t, samples, seed, self.bank,
+                                                 window=window) for t in temperatures}
+        self.dreams["dream (T=0)"] = dream(model, observed, self.horizon, 0.0, 1, seed, self.bank, window=window)
         autoregression = LinearAutoregression(order=4).fit(train, [1])
         self.rollouts = {"copy last token": copy_last_rollout(observed, self.horizon),
                          "linear AR rolled out": linear_rollout(autoregression, observed, self.horizon)}
@@ -76,10 +82,12 @@ class DreamStudy:
 
     @classmethod
     def for_book(cls, model: str | None = None, profile: str | None = None, tokens: TokenSet | None = None,
-                 samples: int = 2, seed: int = 0) -> tuple[DreamStudy, Windows]:
+                 samples: int = 2, seed: int = 0, split: str = "test", temperatures=DREAM_TEMPERATURES
+                 ) -> tuple[DreamStudy, Windows]:
         """The chapter's study: a trained named model (default: the book's) dreams the second half of held-out
-        windows of the clean generated test split, each as long as its training windows (64 tokens = 2.56 s for the
-        book: 1.28 s observed, 1.28 s dreamed).  Returns the study and the training windows (for the probes)."""
+        windows of the clean generated ``split``, each as long as its training windows (64 tokens = 2.56 s for the
+        book: 1.28 s observed, 1.28 s dreamed), one every half window.  Returns the study and the training windows
+        (for the linear roll-out and the probes)."""
         from wmlib.data.features import load_tokens
         from wmlib.data.profiles import get_profile
         from wmlib.model.checkpoints import load_model
@@ -94,10 +102,11 @@ class DreamStudy:
         length = model_context(directory) or 64
         queries, fit = BOOK_WINDOWS[name]
         network, _ = load_model(directory)
-        test = Windows.from_tokens(tokens, "test", length, max_windows=queries, seed=seed, where=GENERATED)
+        test = Windows.from_tokens(tokens, split, length, max_windows=queries, seed=seed, where=GENERATED,
+                                   stride=length // 2)
         train = Windows.from_tokens(tokens, "train", length, max_windows=fit, seed=seed)
         return cls(network, test, tokens, train, context=length // 2, samples=samples, seed=seed,
-                   window=model_context(directory)), train
+                   window=model_context(directory), temperatures=temperatures), train
 
     def continuations(self) -> dict[str, np.ndarray]:
         """Method -> ``(W, S, H, M, F)`` dB: every dream and roll-out with a samples axis."""

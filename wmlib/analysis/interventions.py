@@ -2,8 +2,9 @@
 
 - **Along probe directions** (:func:`fit_linear_probe`, :func:`move`, :func:`intervention_table`): a linear probe
   reads pitch or energy as ``w · x + b``; adding ``Δ · w / |w|²`` to a latent changes that reading by exactly ``Δ``
-  and leaves every direction orthogonal to ``w`` alone.  For a phone class the direction is the difference of two
-  class means.  The moved latents are decoded by the stop-gradient readout decoder, and the change is measured
+  and leaves every direction orthogonal to ``w`` alone.  Beside it, the *data direction* (:func:`data_direction`):
+  how the latents change on average per unit of the target.  For a phone class the direction is the difference of
+  two class means.  The moved latents are decoded by the stop-gradient readout decoder, and the change is measured
   twice: by the probes again, after the decoded spectrogram is *observed* by the model anew (does the change
   survive a trip through the sound?), and independently — pYIN on the decoded audio for pitch, the decoded
   spectrogram's power for energy.  The matrix of all interventions against all measures says how disentangled the
@@ -64,6 +65,16 @@ def fit_linear_probe(features: np.ndarray, values: np.ndarray, alpha: float = 10
     return LinearProbe(weights, float(ridge.intercept_ - mean @ weights))
 
 
+def data_direction(features: np.ndarray, values: np.ndarray, name: str, unit: str) -> Direction:
+    """How the latents themselves change with the target: the least-squares slope of every latent dimension on
+    ``values`` (``Cov(x, y) / Var(y)``), so that one step moves a latent by the average change that one unit of the
+    target brings in the data.  Unlike a probe's direction (the smallest move that changes a reading), it follows
+    the data, where the decoder was trained."""
+    centred = values - values.mean()
+    slope = (features - features.mean(0)).T @ centred / (centred @ centred)
+    return Direction(slope, f"{name} (data direction)", unit)
+
+
 def class_direction(features: np.ndarray, classes: np.ndarray, source: str, target: str) -> Direction:
     """From the mean latent of class ``source`` to that of ``target``: one step moves a ``source`` latent onto the
     ``target`` mean (on average)."""
@@ -118,15 +129,17 @@ def intervention_table(model, windows_by_kind: dict, directions: dict, steps: di
     Returns:
         One row per (intervention, measure): ``change`` (mean over windows of moved − unmoved) and its spread.
     """
-    rows = []
+    rows, base_pitch = [], {}
     for name, direction in directions.items():
         windows = windows_by_kind[name]
         observed = observe_features(model, windows)  # (W, T, d)
         base, moved = decode(model, observed), decode(model, move(observed, direction, steps[name]))  # (W, T, M, F)
         changes = {"energy, decoded power (dB)": mel_energy_db(moved).mean(1) - mel_energy_db(base).mean(1)}
         count = min(pitch_windows, len(windows))
+        if id(windows) not in base_pitch:  # interventions on the same windows share the unmoved decoding's pitch
+            base_pitch[id(windows)] = np.array([median_pitch(base[w], config) for w in range(count)])
         changes["pitch, pYIN on decoded audio (semitones)"] = np.array(
-            [median_pitch(moved[w], config) - median_pitch(base[w], config) for w in range(count)])
+            [median_pitch(moved[w], config) for w in range(count)]) - base_pitch[id(windows)]
         again_base, again_moved = observe_features(model, base), observe_features(model, moved)
         for reader, probe in readers.items():
             changes[f"{reader}, probe after re-observing"] = probe(again_moved).mean(1) - probe(again_base).mean(1)
@@ -138,7 +151,8 @@ def intervention_table(model, windows_by_kind: dict, directions: dict, steps: di
     return pd.DataFrame(rows)
 
 
-STEPS = {"pitch": 4.0, "energy": 10.0, "phone class": 1.0}  # +4 semitones, +10 dB, one class-mean difference
+#: +4 semitones, +10 dB, one class-mean difference
+STEPS = {"pitch": 4.0, "energy": 10.0, "pitch (data)": 4.0, "energy (data)": 10.0, "phone class": 1.0}
 
 
 @dataclass
@@ -169,11 +183,15 @@ def book_setup(model, tokens, length: int, train_windows: int = 300, test_window
         values, mask = get_target(target)(labels)
         probes[name] = fit_linear_probe(features[mask], values[mask])
     directions = {"pitch": probes["pitch"].direction("pitch", "semitones"),
-                  "energy": probes["energy"].direction("energy", "dB"),
-                  "phone class": class_direction(features, labels["phone_class"].to_numpy(), "vowel", "fricative")}
+                  "energy": probes["energy"].direction("energy", "dB")}
+    for name, target, unit in (("pitch (data)", "pitch_music", "semitones"), ("energy (data)", "energy", "dB")):
+        values, mask = get_target(target)(labels)
+        directions[name] = data_direction(features[mask], values[mask], name.split()[0], unit)
+    directions["phone class"] = class_direction(features, labels["phone_class"].to_numpy(), "vowel", "fricative")
     test = {source: Windows.from_tokens(tokens, "test", length, max_windows=test_windows, seed=seed,
                                         where={**GENERATED, "source": source}).mel for source in ("music", "speech")}
-    windows = {"pitch": test["music"], "energy": test["music"], "phone class": test["speech"]}
+    windows = {"pitch": test["music"], "energy": test["music"], "pitch (data)": test["music"],
+               "energy (data)": test["music"], "phone class": test["speech"]}
     return InterventionSetup(probes, directions, windows, dict(STEPS))
 
 
@@ -245,7 +263,7 @@ def swap_context(model, first: np.ndarray, second: np.ndarray, context: int) -> 
 
 
 def resynthesis_table(model, music: np.ndarray, speech: np.ndarray, context: int, config, seed: int = 0,
-                      pitch_windows: int = 4) -> tuple[pd.DataFrame, dict]:
+                      pitch_windows: int = 3) -> tuple[pd.DataFrame, dict]:
     """Each resynthesis of the RSSM against decoding the observed latents unchanged, on melodies and sentences.
 
     Measures: the spectrogram change (RMS difference in dB), the energy change (decoded power, dB, absolute), and
@@ -265,15 +283,17 @@ def resynthesis_table(model, music: np.ndarray, speech: np.ndarray, context: int
         own, swapped = swap_context(model, other, windows, context)
         versions[source] = {"stochastic states resampled": (base, resampled), "timing shuffled": (base, shuffled),
                             "context swapped": (own, swapped)}
-    rows = []
+    rows, base_pitch = [], {}
     for source, pairs in versions.items():
         for name, (base, changed) in pairs.items():
             row = {"source": source, "resynthesis": name,
                    "spectrogram change (dB RMS)": float(np.sqrt(((changed - base) ** 2).mean())),
                    "energy change (dB)": float(np.abs(mel_energy_db(changed) - mel_energy_db(base)).mean())}
             if source == "music":
-                changes = [abs(median_pitch(changed[w], config) - median_pitch(base[w], config))
-                           for w in range(min(pitch_windows, len(base)))]
+                count = min(pitch_windows, len(base))
+                if id(base) not in base_pitch:  # resampling and shuffling share the unchanged decoding
+                    base_pitch[id(base)] = [median_pitch(base[w], config) for w in range(count)]
+                changes = [abs(median_pitch(changed[w], config) - base_pitch[id(base)][w]) for w in range(count)]
                 row["pitch change (semitones)"] = float(np.nanmean(changes)) if np.isfinite(changes).any() else np.nan
             rows.append(row)
     sounds = {"decoded as observed": versions["music"]["timing shuffled"][0][0]}

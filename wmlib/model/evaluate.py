@@ -45,8 +45,9 @@ class Windows:
 
     @classmethod
     def from_tokens(cls, tokens: TokenSet, split: str, length: int, max_windows: int | None = None,
-                    seed: int = 0, where: dict | None = None) -> Windows:
-        """Cut every utterance of ``split`` into windows of ``length`` tokens (the remainder is dropped).
+                    seed: int = 0, where: dict | None = None, stride: int | None = None) -> Windows:
+        """Cut every utterance of ``split`` into windows of ``length`` tokens (the remainder is dropped), one every
+        ``stride`` tokens (default ``length``: windows do not overlap).
 
         ``where``: label column -> value or list of values the tokens must have (e.g. ``{"domain": "real",
         "source": "speech"}``).
@@ -58,7 +59,7 @@ class Windows:
         rows_of, utt_ids = [], []
         for utt_id, rows in labels[keep].groupby("utt_id", sort=True):
             index = rows.index.to_numpy()
-            for start in range(0, len(index) - length + 1, length):
+            for start in range(0, len(index) - length + 1, stride or length):
                 rows_of.append(index[start:start + length])
                 utt_ids.append(utt_id)
         assert rows_of, f"no utterance of split {split!r}{f' where {where}' if where else ''} has {length} tokens"
