@@ -157,6 +157,12 @@ def pyin_track(mel_tokens: np.ndarray, config, fmin: float = 65.0, fmax: float =
         return librosa.hz_to_midi(np.nanmedian(f0, axis=1))
 
 
+def quiet_nanmean(values) -> float:
+    """The mean of the finite values; NaN, without a warning, when there are none (a dream pYIN finds unvoiced)."""
+    values = np.asarray(values, dtype=float)
+    return float(values[np.isfinite(values)].mean()) if np.isfinite(values).any() else np.nan
+
+
 def variations(model, tokens: TokenSet, bank: CandidateBank, context: int, horizon: int, count: int = 8,
                max_windows: int = 6, seed: int = 0, window: int | None = None) -> tuple[pd.DataFrame, dict]:
     """``count`` dreams at temperature 1 from each of a few held-out melody contexts, measured by note labels (the
@@ -192,11 +198,12 @@ def variations(model, tokens: TokenSet, bank: CandidateBank, context: int, horiz
         estimated = [pyin_track(dreams.mel[w, s], tokens.config) for s in range(min(count, 3))]
         pairs = [distance(tracks[a], tracks[b]) for a in range(count) for b in range(a + 1, count)]
         rows.append({"window": windows.utt_ids[w],
-                     "between variations (st)": np.nanmean(pairs),
-                     "variation to truth (st)": np.nanmean([distance(track, truth_pitch[w]) for track in tracks]),
+                     "between variations (st)": quiet_nanmean(pairs),
+                     "variation to truth (st)": quiet_nanmean([distance(track, truth_pitch[w]) for track in tracks]),
                      "note changes/s, variations": np.mean([changes(track) for track in tracks]),
                      "note changes/s, truth": changes(truth_pitch[w]),
-                     "pYIN vs labels on dreams (st)": np.nanmean([distance(e, t) for e, t in zip(estimated, tracks)])})
+                     "pYIN vs labels on dreams (st)": quiet_nanmean([distance(e, t)
+                                                                     for e, t in zip(estimated, tracks)])})
     examples = {"context": windows.mel[0, :context], "truth": windows.mel[0, context:], "dreams": dreams.mel[0],
                 "context_pitch": np.where(labels["voiced"], labels["midi_pitch"], np.nan)[:context],
                 "truth_pitch": truth_pitch[0], "dream_pitch": bank_pitch[dreams.picked[0]],
