@@ -91,3 +91,15 @@ def test_few_shot_curve_separates_planted_classes():
                                         draws=5, test_sets=test_sets, dims=4)
     scores = curve.set_index(["representation", "shots"])["balanced_accuracy"]
     assert scores["informative", 4] > 0.95 and scores["noise", 4] < 0.7
+
+
+def test_few_shot_findings_follow_the_intervals():
+    rows = []
+    for name, level in (("model", 0.9), ("log-mel", 0.5), ("MFCC", 0.5), ("random init", 0.4)):
+        for k in (1, 4, 16):
+            value = level if k > 1 else 0.45
+            rows.append({"representation": name, "test set": "test", "shots": k, "balanced_accuracy": value,
+                         "balanced_accuracy_low": value - 0.05, "balanced_accuracy_high": value + 0.05})
+    line, = applications.few_shot_findings(pd.DataFrame(rows), "model")
+    assert "model 0.90 against log-mel 0.50" in line and "from 4 examples per class on" in line
+    assert "below" not in line

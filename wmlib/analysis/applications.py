@@ -288,6 +288,31 @@ def few_shot_curve(features: dict, labels: pd.DataFrame, shots=SHOTS, draws: int
     return pd.DataFrame(rows)
 
 
+def few_shot_findings(table: pd.DataFrame, model: str, baselines=("log-mel", "MFCC", "random init")) -> list[str]:
+    """Per test set, from how many labelled examples per class on ``model``'s interval (over support draws) lies
+    above every baseline's, and where it lies below one: plain sentences from :func:`few_shot_curve`."""
+    lines = []
+    for set_name, part in table.groupby("test set", sort=False):
+        part = part.set_index(["representation", "shots"])
+        shots = sorted(part.index.get_level_values("shots").unique())
+        above = [k for k in shots if all(part.loc[(model, k), "balanced_accuracy_low"]
+                                         > part.loc[(b, k), "balanced_accuracy_high"] for b in baselines)]
+        below = [k for k in shots if any(part.loc[(model, k), "balanced_accuracy_high"]
+                                         < part.loc[(b, k), "balanced_accuracy_low"] for b in baselines)]
+        best = max(baselines, key=lambda b: part.loc[(b, shots[-1]), "balanced_accuracy"])
+        mine, theirs = (part.loc[(name, shots[-1]), "balanced_accuracy"] for name in (model, best))
+        text = f"{set_name}: with {shots[-1]} examples per class, {model} {mine:.2f} against {best} {theirs:.2f}; "
+        if above and above == [k for k in shots if k >= above[0]]:
+            text += f"its interval lies above every baseline's from {above[0]} examples per class on"
+        elif above:
+            text += f"its interval lies above every baseline's at {', '.join(map(str, above))} examples per class"
+        else:
+            text += "its interval never lies above every baseline's"
+        text += f"; below one of them at {', '.join(map(str, below))}." if below else "."
+        lines.append(text)
+    return lines
+
+
 def balanced_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
     """The mean recall over the classes present in ``truth`` (integer classes); predicting a class that is not
     there (a real recording called "noise") only costs recall."""
