@@ -67,8 +67,9 @@ def parser() -> argparse.ArgumentParser:
     dream.add_argument("audio", metavar="AUDIO_FILE", help="the recording whose start is the context")
     dream.add_argument("--context-seconds", type=float, default=2.0, help="seconds observed (default 2)")
     dream.add_argument("--seconds", type=float, default=2.0, help="seconds imagined (default 2)")
-    dream.add_argument("--temperature", type=float, default=1.0,
-                       help="1: the model's own distribution; 0: its most likely continuation (default 1)")
+    dream.add_argument("--temperature", type=float, default=None,
+                       help="0: the model's most likely continuation; 1: its own distribution, which for the default "
+                            "model is too flat to stay in key (default 0.1, see the chapter 'Dreams')")
     dream.add_argument("--samples", type=int, default=1, help="dreams to write (default 1)")
     dream.add_argument("--seed", type=int, default=0, help="the same seed gives the same dreams (default 0)")
     dream.add_argument("--model", default=None, metavar="NAME",
@@ -268,7 +269,7 @@ def _dream(args) -> None:
 
     import soundfile as sf
 
-    from wmlib.analysis.dreams import dream_audio
+    from wmlib.analysis.dreams import DEFAULT_TEMPERATURE, dream_audio
     from wmlib.data.audio import SAMPLE_RATE, AudioConversionWarning, load_audio
     from wmlib.data.features import tokens_to_audio
     from wmlib.data.files import atomic_write
@@ -284,14 +285,15 @@ def _dream(args) -> None:
         audio = load_audio(path)
     for warning in caught:
         print(f"note: {warning.message}", file=sys.stderr)
+    temperature = DEFAULT_TEMPERATURE if args.temperature is None else args.temperature
     dreams, info = dream_audio(audio, SAMPLE_RATE, args.context_seconds, args.seconds, args.model, args.profile,
-                               args.temperature, args.samples, args.seed, name=str(path))
+                               temperature, args.samples, args.seed, name=str(path))
     for sample in range(args.samples):
         target = output if sample == 0 else output.with_name(f"{output.stem}-{sample + 1}{output.suffix}")
         with atomic_write(target) as handle:
             sf.write(handle, tokens_to_audio(dreams.sequence(0, sample)), SAMPLE_RATE, format="WAV")
         print(f"{path}: {info['context_tokens']} tokens observed, {info['horizon']} dreamed by {info['model']} "
-              f"({info['method']}, temperature {args.temperature:g}, seed {args.seed}) -> {target}")
+              f"({info['method']}, temperature {temperature:g}, seed {args.seed}) -> {target}")
 
 
 def _figures(args) -> None:

@@ -26,7 +26,7 @@ import pandas as pd
 from wmlib.data.features import TokenSet
 from wmlib.model.evaluate import LinearAutoregression, Windows, bootstrap_ci, draw_distractors, flatten_tokens, ranks
 
-from .dreams import CandidateBank, copy_last_rollout, dream, linear_rollout
+from .dreams import DEFAULT_TEMPERATURE, CandidateBank, copy_last_rollout, dream, linear_rollout
 
 SEGMENT = 4  # tokens per segment for the Fréchet distance (160 ms)
 #: Per profile: held-out windows dreamed on, and training windows for the linear roll-out and the probes.
@@ -34,7 +34,7 @@ BOOK_WINDOWS = {"tiny": (12, 60), "default": (240, 300), "large": (400, 1000)}
 #: The chapter's sampling temperatures besides 0: 1 (the model's own distribution over the bank) and 0.1, chosen on
 #: the *validation* split among 0.1-1 as the one whose dreamed phone durations and melody key and register came
 #: closest to the real continuations' (at 1, dreams are no more in key than random tokens).
-DREAM_TEMPERATURES = (0.1, 1.0)
+DREAM_TEMPERATURES = (DEFAULT_TEMPERATURE, 1.0)
 
 
 def _summary(values: np.ndarray, groups: np.ndarray, prefix: str, n_boot: int, seed: int) -> dict:
