@@ -175,7 +175,7 @@ def test_dream_study_measures_and_references(transformer, bank, tiny_tokens):
     assert (frechet > -1e-6).all()
     # segments measure order: real segments elsewhere in the same windows are closer to the continuation than its
     # own tokens shuffled into new segments
-    assert frechet["log-mel", "real (other segments)"] < frechet["log-mel", "real, shuffled tokens"]
+    assert frechet["log-mel", "real, other utterances"] < frechet["log-mel", "real, shuffled tokens"]
     durations = study.phone_durations()
     assert (durations["duration_ms"] % 40 == 0).all() and "truth" in set(durations["continuation"])
     probes = study.dream_probe_curves(train, targets=("source", "energy"), n_boot=50)

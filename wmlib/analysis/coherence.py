@@ -56,11 +56,13 @@ class DreamStudy:
         temperatures: the sampling temperatures to dream at, besides 0.
         bank: candidate bank (default: drawn from the training split of ``tokens``).
         window: the transformer's window (its training ``seq_len``).
+        reference: other held-out windows like ``windows`` (other utterances), whose second halves are the Fréchet
+            distance's floor: real sound that is not the continuation itself.  Default: the observed halves.
     """
 
     def __init__(self, model, windows: Windows, tokens: TokenSet, train: Windows, context: int, samples: int = 2,
                  seed: int = 0, bank: CandidateBank | None = None, window: int | None = None,
-                 temperatures=(1.0,)):
+                 temperatures=(1.0,), reference: Windows | None = None):
         from .dreams import default_method
 
         self.model, self.windows, self.tokens, self.context, self.seed = model, windows, tokens, context, seed
@@ -79,6 +81,8 @@ class DreamStudy:
                          "linear AR rolled out": linear_rollout(autoregression, observed, self.horizon)}
         self.labels = windows.labels(tokens)  # (W * L) rows
         self.groups = windows.utt_ids
+        self.reference = (reference.mel[:, context:] if reference is not None
+                          else windows.mel[:, context - self.horizon:context])  # (W', H, M, F)
 
     @classmethod
     def for_book(cls, model: str | None = None, profile: str | None = None, tokens: TokenSet | None = None,
@@ -105,8 +109,10 @@ class DreamStudy:
         test = Windows.from_tokens(tokens, split, length, max_windows=queries, seed=seed, where=GENERATED,
                                    stride=length // 2)
         train = Windows.from_tokens(tokens, "train", length, max_windows=fit, seed=seed)
+        other = "valid" if split == "test" else "test"
+        reference = Windows.from_tokens(tokens, other, length, max_windows=queries, seed=seed, where=GENERATED)
         return cls(network, test, tokens, train, context=length // 2, samples=samples, seed=seed,
-                   window=model_context(directory), temperatures=temperatures), train
+                   window=model_context(directory), temperatures=temperatures, reference=reference), train
 
     def continuations(self) -> dict[str, np.ndarray]:
         """Method -> ``(W, S, H, M, F)`` dB: every dream and roll-out with a samples axis."""
@@ -173,9 +179,10 @@ class DreamStudy:
         """Fréchet distance of each continuation's segments to the real continuations', in ``log-mel`` and
         ``encoder`` space (PCA to ``dims``, fit on the real continuations), with 95% bootstrap CIs over windows.
 
-        Rows add two references: ``real (other segments)`` — the observed contexts' own segments, real audio of the
-        same windows (the floor a perfect dream would reach) — and ``real, shuffled tokens`` — the true
-        continuations' tokens shuffled across windows and steps (the right tokens in no order).
+        Rows add two references: ``real, other utterances`` — segments of the reference windows (other held-out
+        utterances of the same kind: the floor a perfect dream would reach) — and ``real, shuffled tokens`` — the
+        true continuations' tokens shuffled across windows and steps (the right tokens in no order).  The bootstrap
+        resamples windows, paired where a set has one row per window.
         """
         from sklearn.decomposition import PCA
 
@@ -183,20 +190,21 @@ class DreamStudy:
         truth = self.truth[:, None]  # (W, 1, H, M, F)
         flat = self.truth.reshape(-1, *self.truth.shape[-2:])
         shuffled = flat[rng.permutation(len(flat))].reshape(truth.shape)
-        context = self.windows.mel[:, None, self.context - (self.horizon // SEGMENT) * SEGMENT:self.context]
-        sets = {"real (other segments)": context, "real, shuffled tokens": shuffled} | self.continuations()
+        sets = {"real, other utterances": self.reference[:, None], "real, shuffled tokens": shuffled}
+        sets |= self.continuations()
         rows = []
         for space in ("log-mel", "encoder"):
             reference = self._segments(truth, space)
             pca = PCA(dims, random_state=self.seed).fit(reference)
             reference = pca.transform(reference).reshape(len(self.truth), -1, dims)  # (W, segments, dims)
             for name, mel in sets.items():
-                vectors = pca.transform(self._segments(mel, space)).reshape(len(self.truth), -1, dims)
+                vectors = pca.transform(self._segments(mel, space)).reshape(len(mel), -1, dims)
                 point = frechet_distance(reference.reshape(-1, dims), vectors.reshape(-1, dims))
                 boot = []
                 for _ in range(n_boot):
                     pick = rng.integers(0, len(reference), len(reference))
-                    boot.append(frechet_distance(reference[pick].reshape(-1, dims), vectors[pick].reshape(-1, dims)))
+                    other = pick if len(vectors) == len(reference) else rng.integers(0, len(vectors), len(vectors))
+                    boot.append(frechet_distance(reference[pick].reshape(-1, dims), vectors[other].reshape(-1, dims)))
                 low, high = np.quantile(boot, [0.025, 0.975])
                 rows.append({"space": space, "continuation": name, "frechet": point, "frechet_low": low,
                              "frechet_high": high})
