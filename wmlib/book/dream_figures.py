@@ -122,5 +122,6 @@ def phone_duration_figure(durations: pd.DataFrame, title: str = ""):
         values = durations.loc[durations["continuation"] == name, "duration_ms"]
         figure.add_trace(go.Box(y=values, name=f"{name} ({len(values)} phones)", boxmean=True,
                                 marker_color=METHOD_COLOURS[index % len(METHOD_COLOURS)]))
-    figure.update_layout(title=title, yaxis_title="phone duration (ms)", height=380, showlegend=False)
+    figure.update_yaxes(type="log")  # a few stuck dreams hold one "phone" for a second; most last 40-200 ms
+    figure.update_layout(title=title, yaxis_title="phone duration (ms, log scale)", height=380, showlegend=False)
     return figure
