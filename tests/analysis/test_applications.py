@@ -35,9 +35,9 @@ def test_inpaint_gives_every_method_and_picks_the_dream_the_right_side_favours(t
     assert all(value.shape == truth.shape for value in filled.values())
     np.testing.assert_array_equal(filled["copy last token"], np.repeat(before[:, -1:], 4, 1))
     # the chosen dream is the sample with the highest right-side score, recomputed here
-    from wmlib.analysis.dreams import dream
+    from wmlib.analysis.dreams import DEFAULT_TEMPERATURE, dream
 
-    samples = dream(transformer, before, 4, 1.0, 5, 1, bank).mel
+    samples = dream(transformer, before, 4, DEFAULT_TEMPERATURE, 5, 1, bank).mel
     scores = np.stack([applications.right_side_score(transformer, before, samples[:, s], after) for s in range(5)], 1)
     np.testing.assert_array_equal(filled["best of 5 dreams by the right side"],
                                   samples[np.arange(3), scores.argmax(1)])

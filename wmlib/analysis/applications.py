@@ -23,7 +23,7 @@ import pandas as pd
 from wmlib.data.features import TokenSet
 from wmlib.model.evaluate import Windows, bootstrap_ci, draw_distractors, flatten_tokens, ranks
 
-from .dreams import CandidateBank, DreamError, dream
+from .dreams import DEFAULT_TEMPERATURE, CandidateBank, DreamError, dream
 
 #: Per profile: gap lengths in tokens (0.2, 0.52 and 1.0 s for the book), tokens kept on each side.
 GAPS = {"tiny": ((2, 4, 8), 12, 4), "default": ((5, 13, 25), 24, 8), "large": ((5, 13, 25), 24, 8)}
@@ -63,7 +63,8 @@ def inpaint(model, before: np.ndarray, after: np.ndarray, gap: int, bank: Candid
     Returns:
         Method -> ``(B, gap, M, F)`` dB: ``copy last token``, ``linear interpolation``, ``dream forward (T=0)``
         (the model's most likely continuation of the left side) and ``best of N dreams by the right side``
-        (``samples`` dreams at temperature 1; the one after which the model finds the right side most expected).
+        (``samples`` dreams at :data:`~wmlib.analysis.dreams.DEFAULT_TEMPERATURE`; the one after which the model
+        finds the right side most expected).
     """
     if gap < 1:
         raise DreamError(f"a gap of {gap} tokens: give at least one")
@@ -71,7 +72,7 @@ def inpaint(model, before: np.ndarray, after: np.ndarray, gap: int, bank: Candid
               "linear interpolation": interpolate_gap(before, after, gap),
               "dream forward (T=0)": dream(model, before, gap, 0.0, 1, seed, bank, window=window).mel[:, 0]}
     if model.config.contrastive:
-        dreams = dream(model, before, gap, 1.0, samples, seed, bank, window=window).mel  # (B, S, gap, M, F)
+        dreams = dream(model, before, gap, DEFAULT_TEMPERATURE, samples, seed, bank, window=window).mel  # (B, S, ...)
         scores = np.stack([right_side_score(model, before, dreams[:, s], after) for s in range(samples)], 1)  # (B, S)
         filled[f"best of {samples} dreams by the right side"] = dreams[np.arange(len(dreams)), scores.argmax(1)]
     return filled
@@ -164,8 +165,9 @@ def quiet_nanmean(values) -> float:
 
 
 def variations(model, tokens: TokenSet, bank: CandidateBank, context: int, horizon: int, count: int = 8,
-               max_windows: int = 6, seed: int = 0, window: int | None = None) -> tuple[pd.DataFrame, dict]:
-    """``count`` dreams at temperature 1 from each of a few held-out melody contexts, measured by note labels (the
+               max_windows: int = 6, seed: int = 0, window: int | None = None,
+               temperature: float = DEFAULT_TEMPERATURE) -> tuple[pd.DataFrame, dict]:
+    """``count`` dreams at ``temperature`` from each of a few held-out melody contexts, measured by note labels (the
     bank's, exact) and by pYIN on each dream's audio.
 
     Returns:
@@ -180,7 +182,7 @@ def variations(model, tokens: TokenSet, bank: CandidateBank, context: int, horiz
                                   where={**GENERATED, "source": "music"})
     labels = windows.labels(tokens)
     truth_pitch = np.where(labels["voiced"], labels["midi_pitch"], np.nan).reshape(len(windows.mel), -1)[:, context:]
-    dreams = dream(model, windows.mel[:, :context], horizon, 1.0, count, seed, bank, window=window)
+    dreams = dream(model, windows.mel[:, :context], horizon, temperature, count, seed, bank, window=window)
     bank_pitch = np.where(bank.labels["voiced"], bank.labels["midi_pitch"], np.nan)
     seconds = horizon / tokens.config.tokens_per_second
 
