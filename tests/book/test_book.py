@@ -14,7 +14,7 @@ CHAPTERS = sorted((BOOK_ROOT / "chapters").glob("*.md"))
 #: Audio players a chapter shows at least (default 3); the probing chapters play sound only from the latent map.
 MIN_PLAYERS = {"04_pitch_and_energy": 0, "05_phones_sources_and_voices": 0, "10_extending_the_book": 1}
 #: Plotly figures a chapter draws at least (default 5): the chapters of tables and code have fewer.
-MIN_FIGURES = {"08_applications": 4, "09_interventions": 3, "10_extending_the_book": 1}
+MIN_FIGURES = {"09_interventions": 3, "10_extending_the_book": 1}
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ def inpainting_figure(table: pd.DataFrame, title: str = "inpainting: error of th
 
 
 def variations_figure(example: dict, tokens_per_second: float, shown: int = 4,
-                      title: str = "one melody's context and four dreamed variations (note labels of their tokens)"):
+                      title: str = "one melody's context and four dreamed variations"):
     """Pitch tracks (MIDI) of the context, the true continuation and ``shown`` variations from
     :func:`wmlib.analysis.applications.variations`."""
     import plotly.graph_objects as go
@@ -48,7 +48,8 @@ def variations_figure(example: dict, tokens_per_second: float, shown: int = 4,
                                     mode="lines+markers", line=dict(color=METHOD_COLOURS[index + 1])))
     figure.add_vline(x=context / tokens_per_second, line_dash="dash", line_color="grey",
                      annotation_text="the dream starts")
-    figure.update_layout(title=f"{title}<br><sup>{example['utt_id']}; gaps: unvoiced tokens</sup>",
+    note = f"{example['utt_id']}; note labels of the dreamed tokens; gaps: unvoiced tokens"
+    figure.update_layout(title=f"{title}<br><sup>{note}</sup>",
                          xaxis_title="time (s)", yaxis_title="MIDI pitch", height=420)
     return figure
 
