@@ -28,14 +28,14 @@ def setup_book_page() -> None:
     import plotly.io as pio
     from plotly.io._base_renderers import HtmlRenderer
 
+    from .figures import FIGURES_ENV, PREFIX_ENV, export_renderer
+
     class OfflineDivRenderer(HtmlRenderer):
         def __init__(self):
             super().__init__(connected=False, global_init=False, full_html=False, include_plotlyjs=False)
 
     pio.renderers["book"] = OfflineDivRenderer()
     pio.renderers.default = "book+plotly_mimetype"  # the div for HTML, the mime bundle for JupyterLab
-    from .figures import FIGURES_ENV, PREFIX_ENV, export_renderer
-
     if os.environ.get(FIGURES_ENV):
         pio.renderers["export"] = export_renderer(os.environ[FIGURES_ENV], os.environ.get(PREFIX_ENV, "figure"))
         pio.renderers.default += "+export"
