@@ -37,10 +37,11 @@ else sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); echo "apt-get install $$missing"
 endef
 
 venv: $(VENV)/.installed
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-encoders.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -r requirements-encoders.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 

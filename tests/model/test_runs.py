@@ -33,6 +33,7 @@ def test_book_models_replace_a_stale_run_and_lose_nothing(tmp_path, monkeypatch,
     monkeypatch.setattr(runs, "BOOK_MODELS", ("rssm-contrastive",))
     monkeypatch.setattr(runs, "CONTROL_MODELS", ())
     monkeypatch.setattr(runs, "ABLATION_MODELS", ())
+    monkeypatch.setattr(runs, "SEED_MODELS", {})
     stale = train(runs.run_config("rssm-contrastive", "tiny", lr=0.5, steps=2), progress=False)
     with pytest.warns(UserWarning, match="trained again"):
         found = runs.train_book_models("tiny", progress=False)

@@ -49,7 +49,7 @@ LOCK_FILE = "train.lock"  # exists only while a process trains the run
 
 # TrainConfig fields that may change when a run is resumed: how long it runs and how it is recorded, not what it
 # computes.  (With the cosine schedule, a changed ``steps`` re-plans the decay from the resume point on.)
-RESUMABLE_FIELDS = ("name", "steps", "checkpoint_every", "keep_checkpoints_at", "log_every", "compile")
+RESUMABLE_FIELDS = ("name", "steps", "stop_at", "checkpoint_every", "keep_checkpoints_at", "log_every", "compile")
 
 
 class CheckpointError(ValueError):

@@ -23,6 +23,10 @@ The sim-to-real ablation (:data:`ABLATION_MODELS`, chapter "Real sound") trains 
 comparison budget on fewer domains of the corpus: ``clean-generated`` (the generated audio only, as the book did
 before it had real recordings) and ``randomized-generated`` (generated plus its randomized copies).  The default
 model's checkpoint at the same step is the third row: randomized plus real.
+
+The second seed (:data:`SEED_MODELS`, chapter "Representational similarity") is the default model with another
+seed, trained on the default model's schedule but stopped at the comparison step (``TrainConfig.stop_at``), so that
+it and the default model's checkpoint at that step differ only by the seed (initialisation and batch order).
 """
 from __future__ import annotations
 
@@ -47,6 +51,7 @@ MODELS: dict[str, dict] = {
     "masked-autoencoder": {"architecture": "masked_autoencoder"},
     "clean-generated": {"dynamics": "transformer", "objective": "contrastive"},
     "randomized-generated": {"dynamics": "transformer", "objective": "contrastive"},
+    "transformer-contrastive-seed1": {"dynamics": "transformer", "objective": "contrastive"},
 }
 #: name -> the corpus domains it trains on, for the models that do not train on all of them.
 TRAINING_DOMAINS: dict[str, tuple[str, ...]] = {"clean-generated": ("generated",),
@@ -58,6 +63,8 @@ BOOK_MODELS = ("transformer-contrastive", "rssm-contrastive", "transformer-recon
 CONTROL_MODELS = ("masked-autoencoder",)
 #: The sim-to-real ablation ``python -m wmlib book`` trains last, at the comparison budget.
 ABLATION_MODELS = ("clean-generated", "randomized-generated")
+#: The default model with other seeds, stopped at the comparison step: name -> seed.
+SEED_MODELS = {"transformer-contrastive-seed1": 1}
 
 #: Per profile: the model preset and the training settings shared by every model of the profile.
 TRAINING: dict[str, dict] = {
@@ -82,7 +89,9 @@ def run_config(name: str, profile: str | None = None, **changes) -> TrainConfig:
     assert name in MODELS, f"unknown model {name!r}; the named models are {', '.join(MODELS)}"
     profile = get_profile(profile).name
     settings = dict(TRAINING[profile])
-    if name != DEFAULT_MODEL:
+    if name in SEED_MODELS:  # the default model's schedule, stopped at the comparison step
+        settings.update(seed=SEED_MODELS[name], stop_at=COMPARISON_STEPS[profile])
+    elif name != DEFAULT_MODEL:
         settings["steps"] = COMPARISON_STEPS[profile]
     if name in TRAINING_DOMAINS:
         settings["domains"] = TRAINING_DOMAINS[name]
@@ -146,7 +155,8 @@ def locate_model(model: str | os.PathLike | None = None, profile: str | None = N
         name, directory = str(model), root / str(model)
         if not (directory / MODEL_FILE).is_file():
             command = f"python -m wmlib train --model {name} --profile {get_profile(profile).name}"
-            book = " or `make book`" if name in BOOK_MODELS + CONTROL_MODELS + ABLATION_MODELS else ""
+            book = " or `make book`" if name in BOOK_MODELS + CONTROL_MODELS + ABLATION_MODELS + tuple(SEED_MODELS) \
+                else ""
             raise CheckpointError(f"model {name!r} is not trained yet (no {MODEL_FILE} in {directory}): train it "
                                   f"with `{command}`{book}")
         return name, directory
@@ -156,14 +166,14 @@ def locate_model(model: str | os.PathLike | None = None, profile: str | None = N
 
 
 def train_book_models(profile: str | None = None, progress: bool = True) -> dict[str, Path]:
-    """Train (or finish, or just find) every model of :data:`BOOK_MODELS`, :data:`CONTROL_MODELS` and
-    :data:`ABLATION_MODELS`; name -> run directory.
+    """Train (or finish, or just find) every model of :data:`BOOK_MODELS`, :data:`CONTROL_MODELS`,
+    :data:`ABLATION_MODELS` and :data:`SEED_MODELS`; name -> run directory.
 
     A run directory left by another configuration (the code's settings changed since) is renamed to
     ``<name>.replaced-<time>``, never deleted, and the model is trained afresh.
     """
     found = {}
-    for name in BOOK_MODELS + CONTROL_MODELS + ABLATION_MODELS:
+    for name in BOOK_MODELS + CONTROL_MODELS + ABLATION_MODELS + tuple(SEED_MODELS):
         config = run_config(name, profile)
         try:
             found[name] = train(config, progress=progress)

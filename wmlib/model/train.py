@@ -75,7 +75,10 @@ class TrainConfig:
             sim-to-real ablation trains on fewer.
         seq_len: tokens per training window (64 = 2.56 s); utterances shorter than this are skipped.
         batch_size: windows per step, summed over all processes (the *global* batch).
-        steps: optimizer steps in all.
+        steps: optimizer steps in all: the length of the learning-rate schedule.
+        stop_at: stop after this step (``None``: at ``steps``), keeping the schedule of ``steps``.  The early
+            checkpoint of a longer run, without its cost: e.g. a second seed of the default model compared with the
+            default run's checkpoint at the same step.  Continue later with ``stop_at=None``.
         lr, weight_decay, grad_clip: AdamW settings; ``grad_clip`` is the max global gradient norm (0: off).
         warmup: steps of linear warm-up from 0 to ``lr``.
         schedule: ``"cosine"`` (decay to ``min_lr_fraction * lr`` at ``steps``) or ``"constant"``.
@@ -100,6 +103,7 @@ class TrainConfig:
     seq_len: int = 64
     batch_size: int = 16
     steps: int = 1000
+    stop_at: int | None = None
     lr: float = 3e-4
     weight_decay: float = 0.01
     grad_clip: float = 1.0
@@ -119,6 +123,8 @@ class TrainConfig:
         assert self.amp in ("auto", "bf16", "off"), f"amp must be 'auto', 'bf16' or 'off', got {self.amp!r}"
         assert self.seq_len >= 2, f"seq_len must be at least 2 tokens, got {self.seq_len}"
         assert self.batch_size >= 1 and self.steps >= 0, "batch_size must be >= 1 and steps >= 0"
+        assert self.stop_at is None or 0 <= self.stop_at <= self.steps, (
+            f"stop_at must be between 0 and steps={self.steps}, got {self.stop_at}")
         assert self.checkpoint_every >= 1 and self.log_every >= 1, "checkpoint_every and log_every must be >= 1"
         assert self.name and "/" not in self.name, f"name must be a non-empty folder name, got {self.name!r}"
         self.keep_checkpoints_at = tuple(sorted({int(s) for s in self.keep_checkpoints_at}))
@@ -338,7 +344,8 @@ def train(config: TrainConfig, run_dir: str | os.PathLike | None = None, progres
             dist.barrier()  # every rank has read the checkpoint before rank 0 writes anything
         if is_writer:
             _start_run_files(run_dir, record, model, model_config, optimizer, step, elapsed_before, device, config)
-        if step >= config.steps:
+        last = config.steps if config.stop_at is None else config.stop_at
+        if step >= last:
             return run_dir
 
         step_module: nn.Module = _LossModule(model)
@@ -352,12 +359,12 @@ def train(config: TrainConfig, run_dir: str | os.PathLike | None = None, progres
             step_module = torch.compile(step_module)
         windows.to(device)
 
-        bar = tqdm(total=config.steps, initial=step, desc=f"train {config.name}", unit="step",
+        bar = tqdm(total=last, initial=step, desc=f"train {config.name}", unit="step",
                    disable=not (progress and is_writer), dynamic_ncols=True)
         tokens_per_step = config.batch_size * config.seq_len
         started = time.perf_counter()
         interval_start, interval_steps, sums = started, 0, {}
-        while step < config.steps:
+        while step < last:
             lr = config.lr_at(step)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -378,7 +385,7 @@ def train(config: TrainConfig, run_dir: str | os.PathLike | None = None, progres
                 sums[key] = sums[key] + value if key in sums else value
             interval_steps += 1
 
-            if step % config.log_every == 0 or step == config.steps:
+            if step % config.log_every == 0 or step == last:
                 keys = sorted(sums)
                 means = torch.stack([sums[k].to(device).float() for k in keys]) / interval_steps
                 if world_size > 1:
@@ -398,10 +405,10 @@ def train(config: TrainConfig, run_dir: str | os.PathLike | None = None, progres
 
             if is_writer:
                 elapsed = elapsed_before + time.perf_counter() - started
-                if step % config.checkpoint_every == 0 or step == config.steps:
+                if step % config.checkpoint_every == 0 or step == last:
                     save_state(run_dir / STATE_FILE, model, optimizer, step, elapsed, device)
                     save_weights(run_dir / MODEL_FILE, model, model_config, step)
-                if step in config.keep_checkpoints_at or step == config.steps:
+                if step in config.keep_checkpoints_at or step == last:
                     save_permanent(run_dir, model, model_config, step)
         if world_size > 1:
             dist.barrier()  # no rank leaves before rank 0 has written the final checkpoint
