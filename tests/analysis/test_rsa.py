@@ -107,10 +107,20 @@ def test_label_models_by_hand():
     assert all(np.all(np.diag(m) == 0) for m in models.values())
 
 
-def test_summarise_percentile_and_basic_intervals():
+def test_summarise_percentile_and_median_centred_intervals():
     values = np.r_[0.5, np.linspace(0.6, 0.8, 101)]
     assert rsa.summarise(values) == pytest.approx((0.5, 0.605, 0.795))
-    assert rsa.summarise(values, basic=True) == pytest.approx((0.5, 0.205, 0.395))
+    assert rsa.summarise(values, centre="median") == pytest.approx((0.5, 0.405, 0.595))
+
+
+def test_half_weights_take_half_the_clips_of_each_kind_without_repeats():
+    clips = pd.DataFrame({"clip": range(10), "domain": ["generated"] * 10, "source": ["speech"] * 6 + ["music"] * 4})
+    labels = pd.DataFrame({"clip": np.repeat(np.arange(10), 3)})
+    stimuli = rsa.StimulusSet(clips, labels, np.zeros((10, 4), np.float32), 4)
+    weights = rsa.half_weights(stimuli, n_boot=20, seed=0)
+    assert weights.shape == (21, 30) and (weights[0] == 1).all() and set(np.unique(weights[1:])) == {0.0, 1.0}
+    per_clip = weights[1:, ::3]
+    assert (per_clip[:, :6].sum(1) == 3).all() and (per_clip[:, 6:].sum(1) == 2).all()
 
 
 def test_permutation_null_is_centred_on_zero(features):

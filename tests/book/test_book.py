@@ -12,7 +12,8 @@ from wmlib.book.build import BOOK_ROOT, build_book
 CHROMIUM = shutil.which("chromium")
 CHAPTERS = sorted((BOOK_ROOT / "chapters").glob("*.md"))
 #: Audio players a chapter shows at least (default 3); the probing chapters play sound only from the latent map.
-MIN_PLAYERS = {"04_pitch_and_energy": 0, "05_phones_sources_and_voices": 0, "10_extending_the_book": 1}
+MIN_PLAYERS = {"04_pitch_and_energy": 0, "05_phones_sources_and_voices": 0, "10_extending_the_book": 1,
+               "11_representational_similarity": 0}
 #: Plotly figures a chapter draws at least (default 5): the chapters of tables and code have fewer.
 MIN_FIGURES = {"09_interventions": 3, "10_extending_the_book": 1}
 

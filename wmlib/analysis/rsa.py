@@ -11,10 +11,11 @@ The protocol follows Tuckute et al. (2023) where it applies:
   distance, source, voice, each on the stimuli where the label is defined (NaN elsewhere);
 - **comparisons**: Spearman between RDMs (rank-based), rsatoolbox's whitened Pearson (``corr_cov``), and linear
   CKA (Kornblith et al., 2019) between the embeddings;
-- **intervals**: 95% bootstrap over stimuli, resampling whole clips (the stimuli of one utterance are not
-  independent).  Resampling is done by weights — a resample is the count of each clip — so 1,000 resamples cost
-  a few matrix products per comparison instead of 1,000 RDMs.  Spearman's ranks are those of the full stimulus set
-  (a resample does not re-rank); ``tests/analysis/test_rsa.py`` measures how close that is to re-ranking;
+- **intervals**: 95%, over stimuli, resampling whole clips (the stimuli of one utterance are not independent):
+  for Spearman a bootstrap of clips, for CKA half-samples of clips (:func:`half_weights` says why).  Resampling is
+  done by weights — a resample is the count of each clip — so 1,000 resamples cost a few clip-by-clip block sums
+  per comparison instead of 1,000 RDMs (:class:`ClipBootstrap`).  Spearman's ranks are those of the full stimulus
+  set (a resample does not re-rank); ``tests/analysis/test_rsa.py`` measures how close that is to re-ranking;
 - **best layer, cross-validated**: for encoders with several layers, the layer is chosen on one half of the clips
   and scored on the other half, both ways round (:func:`crossvalidated_label_table`);
 - **controls**: the random-init model, the world model with its weights permuted (each tensor's entries shuffled:
@@ -188,10 +189,11 @@ def book_stimuli(profile: str | None = None, seed: int = 0) -> StimulusSet:
 
     name = get_profile(profile).name
     tokens = load_tokens(name, progress=False)
-    plan = BOOK_PLAN if name != "tiny" else {("generated", "speech"): 3, ("generated", "music"): 3,
-                                             ("generated", "noise"): 2}
-    clip_tokens, per_clip = (64, 12) if name != "tiny" else (32, 6)
-    return build_stimuli(tokens, build_corpus(name, progress=False), plan, clip_tokens, per_clip, seed=seed)
+    if name == "tiny":  # the tests' corpus: a few clips of each kind that it has
+        plan = {("generated", "speech"): 3, ("generated", "music"): 3, ("generated", "noise"): 1,
+                ("real", "music"): 1}
+        return build_stimuli(tokens, build_corpus(name, progress=False), plan, 32, 6, seed=seed)
+    return build_stimuli(tokens, build_corpus(name, progress=False), BOOK_PLAN, 64, 12, seed=seed)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -304,6 +306,27 @@ def compare_rsatoolbox(first: np.ndarray, second: np.ndarray, method: str = "spe
 # Fast bootstrap: comparisons under weights (a resample = how often each stimulus is drawn)
 
 
+def half_weights(stimuli: StimulusSet, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """``(1 + n_boot, n_stimuli)``: row 0 all ones, then one row per half-sample: half the clips of each (domain,
+    source), drawn without replacement (weight 1; the others 0).
+
+    Half-samples are the intervals of CKA: a bootstrap repeats clips, and repeated stimuli inflate CKA (their
+    Gram entries are identical), while a half-sample repeats nothing.  Drawn without replacement, half of n clips
+    vary about the full set by as much as the full set varies about the population (variance
+    ``sigma^2 / (n/2) x (1 - 1/2) = sigma^2 / n``), so their spread, centred on their median, is put around the
+    full-set value (:func:`summarise` with ``centre="median"``).
+    """
+    rng = np.random.default_rng(seed)
+    clips = stimuli.clips
+    draws = np.zeros((n_boot, len(clips)))
+    for _, group in clips.groupby(["domain", "source"], sort=True):
+        members = group["clip"].to_numpy()
+        for row in range(n_boot):
+            size = len(members) // 2 + (len(members) % 2 and rng.random() < 0.5)
+            draws[row, rng.choice(members, size, replace=False)] = 1.0
+    return np.vstack([np.ones(len(clips)), draws])[:, stimuli.labels["clip"].to_numpy()]
+
+
 def stimulus_weights(stimuli: StimulusSet | pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
     """``(1 + n_boot, n_stimuli)``: row 0 all ones (the observed set), then one row per resample of whole clips (each
     stimulus weighted by how often its clip was drawn)."""
@@ -312,34 +335,105 @@ def stimulus_weights(stimuli: StimulusSet | pd.DataFrame, n_boot: int = 1000, se
     return weights[:, index]
 
 
-class _PairSums:
-    """Sums over stimulus pairs under clip weights: ``sum_{i != j} w_i w_j M_ij`` without the pairs that join two
-    copies of one clip.
+class ClipBootstrap:
+    """Sums over stimulus pairs under resamples of whole clips, computed on clip-by-clip block sums.
 
-    A clip drawn c times brings c copies of its own pairs, but the c (c - 1) pairs between its copies are not new
-    pairs of stimuli (rsatoolbox leaves out the pairs between copies of one stimulus for the same reason): left in,
-    they would weigh the pairs within a clip (same voice, same source) twice as much as in the data.
+    A resample gives each clip a count c (row b of ``weights``, the same for every stimulus of the clip).  A sum over
+    pairs ``sum_{i != j} w_i w_j M_ij`` then depends on M only through its block sums ``S_kl`` (the sum of M over
+    the pairs of clip k with clip l), so 1,000 resamples cost one ``(clips x clips)`` contraction each.  Pairs
+    between two copies of one clip are left out: a clip drawn c times brings c copies of its own pairs, but the
+    c (c - 1) pairs between its copies are not new pairs of stimuli (rsatoolbox leaves out the pairs between copies
+    of one stimulus for the same reason); left in, they would weigh the pairs within a clip (same voice, same
+    source) twice as much as in the data.
+
+    Args:
+        weights: ``(B, n_stimuli)``, constant within each group.
+        groups: the clip of each stimulus (default: each stimulus its own).
+        rank_cache: a dict shared between instances to rank each RDM once per set of defined pairs (the RDMs must
+            stay alive while it is used: it is keyed by their identity).
     """
 
-    def __init__(self, weights: np.ndarray, groups: np.ndarray | None):
-        self.weights = weights
-        if groups is None:  # every stimulus its own group: only the diagonal (zero) is between copies
+    def __init__(self, weights: np.ndarray, groups: np.ndarray | None = None, rank_cache: dict | None = None):
+        self.rank_cache = rank_cache
+        weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+        if groups is None:
             groups = np.arange(weights.shape[1])
+        if len(groups) != weights.shape[1]:
+            raise RsaError(f"weights over {weights.shape[1]} stimuli but {len(groups)} group labels")
         _, self.groups = np.unique(groups, return_inverse=True)
-        self.same = self.groups[:, None] == self.groups[None, :]
-        first = np.array([np.flatnonzero(self.groups == g)[0] for g in range(self.groups.max() + 1)])
-        counts = weights[:, first]  # (B, groups): how often each clip was drawn
-        self.excess = counts**2 - counts  # copies-of-one-clip pairs per pair of the clip
+        n_groups = self.groups.max() + 1
+        self.indicator = np.zeros((len(self.groups), n_groups))  # (n, K)
+        self.indicator[np.arange(len(self.groups)), self.groups] = 1.0
+        first = np.array([np.flatnonzero(self.groups == g)[0] for g in range(n_groups)])
+        self.counts = weights[:, first]  # (B, K): how often each clip was drawn
+        if not np.allclose(weights, self.counts[:, self.groups]):
+            raise RsaError("bootstrap weights must be the same for every stimulus of a clip")
+        self.excess = self.counts**2 - self.counts  # pairs between copies of one clip, per pair of the clip
+        self.n = len(self.groups)
 
-    def __call__(self, matrix: np.ndarray) -> np.ndarray:
-        within = np.bincount(self.groups, weights=np.where(self.same, matrix, 0.0).sum(axis=1),
-                             minlength=self.excess.shape[1])  # (groups,): each clip's own pair sum
-        return _quadratic(self.weights, matrix) - self.excess @ within
+    def blocks(self, matrix: np.ndarray) -> np.ndarray:
+        """``(K, K)`` block sums of an ``(n, n)`` matrix."""
+        return self.indicator.T @ matrix @ self.indicator
 
+    def pair_sum(self, matrix: np.ndarray) -> np.ndarray:
+        """``(B,)``: the sum over pairs of distinct stimuli (M's diagonal must be zero), per resample."""
+        blocks = self.blocks(matrix)
+        return np.einsum("bk,kl,bl->b", self.counts, blocks, self.counts) - self.excess @ np.diagonal(blocks)
 
-def _quadratic(weights: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """``w_b^T M w_b`` for every row b of ``weights``: ``(B,)``."""
-    return np.einsum("bi,bi->b", weights @ matrix, weights)
+    def ranks(self, matrix: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """:func:`_ranks`, remembered in ``rank_cache`` when there is one."""
+        if self.rank_cache is None:
+            return _ranks(matrix, mask)
+        key = (id(matrix), hashlib.sha1(np.packbits(mask).tobytes()).hexdigest())
+        kept = self.rank_cache.get(key)
+        if kept is None or kept[0] is not matrix:
+            kept = self.rank_cache[key] = (matrix, _ranks(matrix, mask).astype(np.float32))  # ranks < 2^24: exact
+        return kept[1].astype(np.float64)
+
+    def spearman(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        """Spearman between two RDMs per resample (see :func:`weighted_spearman`)."""
+        if first.shape != second.shape or first.shape[0] != self.n:
+            raise RsaError(f"RDMs {first.shape} and {second.shape} with weights over {self.n} stimuli")
+        mask = np.isfinite(first) & np.isfinite(second)
+        np.fill_diagonal(mask, False)
+        a, b = self.ranks(first, mask), self.ranks(second, mask)
+        count = self.pair_sum(mask.astype(np.float64))
+        with np.errstate(invalid="ignore", divide="ignore"):  # a resample without a defined pair: NaN
+            mean_a, mean_b = self.pair_sum(a) / count, self.pair_sum(b) / count
+            cov = self.pair_sum(a * b) / count - mean_a * mean_b
+            var_a = self.pair_sum(a * a) / count - mean_a**2
+            var_b = self.pair_sum(b * b) / count - mean_b**2
+            return cov / np.sqrt(var_a * var_b)
+
+    def cka(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        """Linear CKA between every pair of representations per resample: ``(B, E, E)``.
+
+        ``HSIC_w(K, L) = tr(K P L P)`` with ``P = diag(w) - w w^T`` (w the resample's counts per stimulus, summing
+        to 1; K, L the Gram matrices) is linear CKA's HSIC on the resampled set with each stimulus repeated as often
+        as drawn; expanded, ``w^T (K∘L) w - 2 sum_i w_i (Kw)_i (Lw)_i + (w^T K w)(w^T L w)``, each term through
+        block sums.
+        """
+        grams = []
+        for name, array in features.items():
+            array = np.asarray(array, dtype=np.float64)
+            if array.ndim != 2 or array.shape[0] != self.n:
+                raise RsaError(f"{name}: features {array.shape} but weights over {self.n} stimuli")
+            array = array - array.mean(axis=0)  # centring is P's job; this only keeps the numbers small
+            grams.append(array @ array.T)  # (n, n)
+        total = self.counts @ np.bincount(self.groups).astype(np.float64)  # (B,): stimuli drawn
+        w_groups = self.counts / total[:, None]  # (B, K): the weight of each stimulus of clip k
+        rows = np.stack([gram @ self.indicator for gram in grams])  # (E, n, K): row sums over each clip
+        kw = np.einsum("enk,bk->ben", rows, w_groups)  # (B, E, n): K w
+        w_stimuli = w_groups[:, self.groups]  # (B, n)
+        wkw = np.einsum("ben,bn->be", kw, w_stimuli)  # (B, E): w^T K w
+        cross = np.einsum("ben,bn,bfn->bef", kw, w_stimuli, kw)  # (B, E, E): sum_i w_i (Kw)_i (Lw)_i
+        hsic = np.empty_like(cross)
+        for e, first in enumerate(grams):
+            for f in range(e, len(grams)):
+                quad = np.einsum("bk,kl,bl->b", w_groups, self.blocks(first * grams[f]), w_groups)  # w^T (K∘L) w
+                hsic[:, e, f] = hsic[:, f, e] = quad - 2 * cross[:, e, f] + wkw[:, e] * wkw[:, f]
+        diag = np.sqrt(np.clip(np.diagonal(hsic, axis1=1, axis2=2), 1e-30, None))  # (B, E)
+        return hsic / (diag[:, :, None] * diag[:, None, :])
 
 
 def _ranks(matrix: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -357,76 +451,55 @@ def weighted_spearman(first: np.ndarray, second: np.ndarray, weights: np.ndarray
     """Spearman between two RDMs under each row of ``weights``: ``(B,)``.
 
     Pairs (i, j), i != j, count ``w_i w_j`` times, except pairs between two copies of one clip (``groups``: the clip
-    of each stimulus; see :class:`_PairSums`); pairs where either RDM is NaN are left out.  With unit weights this is
-    exactly Spearman between the RDMs' upper triangles; under a resample it is the weighted Pearson of the full set's
-    ranks.
+    of each stimulus; see :class:`ClipBootstrap`); pairs where either RDM is NaN are left out.  With unit weights
+    this is exactly Spearman between the RDMs' upper triangles; under a resample it is the weighted Pearson of the
+    full set's ranks.
     """
-    if first.shape != second.shape or first.shape[0] != weights.shape[1]:
-        raise RsaError(f"RDMs {first.shape} and {second.shape} with weights over {weights.shape[1]} stimuli")
-    mask = np.isfinite(first) & np.isfinite(second)
-    np.fill_diagonal(mask, False)
-    a, b = _ranks(first, mask), _ranks(second, mask)
-    pair_sum = _PairSums(weights, groups)
-    count = pair_sum(mask.astype(np.float64))
-    mean_a, mean_b = pair_sum(a) / count, pair_sum(b) / count
-    cov = pair_sum(a * b) / count - mean_a * mean_b
-    var_a = pair_sum(a * a) / count - mean_a**2
-    var_b = pair_sum(b * b) / count - mean_b**2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return cov / np.sqrt(var_a * var_b)
+    if first.shape != second.shape or first.shape[0] != np.shape(weights)[-1]:
+        raise RsaError(f"RDMs {first.shape} and {second.shape} with weights over {np.shape(weights)[-1]} stimuli")
+    return ClipBootstrap(weights, groups).spearman(first, second)
 
 
-def cka_matrix(features: dict[str, np.ndarray], weights: np.ndarray, chunk: int = 8) -> np.ndarray:
-    """Linear CKA (Kornblith et al., 2019) between every pair of representations under each row of ``weights``.
+def cka_matrix(features: dict[str, np.ndarray], weights: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """Linear CKA (Kornblith et al., 2019) between every pair of representations under each row of ``weights``
+    (``groups``: the clip of each stimulus when weights resample clips).
 
     ``CKA = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))`` with ``K = X X^T`` of features centred over the stimuli.
-    Under weights w (normalised to sum 1), ``HSIC_w = tr(K P L P)`` with ``P = diag(w) - w w^T``: exactly linear
-    CKA of the resampled set with each stimulus repeated as often as drawn.
 
     Returns:
         ``(B, E, E)`` for the ``E`` representations in ``features``' order.
     """
-    grams = []
-    for name, array in features.items():
-        array = np.asarray(array, dtype=np.float64)
-        if array.ndim != 2 or array.shape[0] != weights.shape[1]:
-            raise RsaError(f"{name}: features {array.shape} but weights over {weights.shape[1]} stimuli")
-        grams.append(array @ array.T)  # (n, n); centring comes with P
-    grams = np.stack(grams).astype(np.float32)  # (E, n, n)
-    n_rep = len(grams)
-    out = np.empty((len(weights), n_rep, n_rep))
-    for start in range(0, len(weights), chunk):
-        w = (weights[start : start + chunk] / weights[start : start + chunk].sum(1, keepdims=True)).astype(np.float32)
-        # K P = K diag(w) - (K w) w^T, for every representation and resample: (b, E, n, n)
-        kp = grams[None] * w[:, None, None, :] - (grams[None] @ w[:, None, :, None]) * w[:, None, None, :]
-        flat = kp.reshape(len(w), n_rep, -1)
-        flat_t = kp.transpose(0, 1, 3, 2).reshape(len(w), n_rep, -1)
-        hsic = (flat @ flat_t.transpose(0, 2, 1)).astype(np.float64)  # tr(K P L P): (b, E, E)
-        diag = np.sqrt(np.clip(np.diagonal(hsic, axis1=1, axis2=2), 1e-30, None))
-        out[start : start + chunk] = hsic / (diag[:, :, None] * diag[:, None, :])
-    return out
+    return ClipBootstrap(weights, groups).cka(features)
 
 
-def summarise(values: np.ndarray, level: float = 0.95, basic: bool = False) -> tuple[float, float, float]:
-    """``(observed, low, high)`` from a bootstrap row 0 (observed) and the resamples after it: the percentile
-    interval, or with ``basic`` the basic bootstrap interval ``2 x observed - quantiles`` (for CKA, which a resample's
-    repeated stimuli push up: the basic interval reflects that shift back)."""
+def summarise(values: np.ndarray, level: float = 0.95, centre: str | None = None) -> tuple[float, float, float]:
+    """``(observed, low, high)`` from row 0 (observed) and the resamples after it: the percentile interval of a
+    bootstrap, or with ``centre="median"`` (half-samples, :func:`half_weights`) the resamples' spread about their
+    median put around the observed value."""
     values = np.asarray(values, dtype=float)
     rest = values[1:][np.isfinite(values[1:])]
     if len(rest) == 0:
         return float(values[0]), np.nan, np.nan
     low, high = np.quantile(rest, [(1 - level) / 2, (1 + level) / 2])
-    if basic:
-        low, high = 2 * values[0] - high, 2 * values[0] - low
+    if centre == "median":
+        shift = values[0] - np.median(rest)
+        low, high = low + shift, high + shift
     return float(values[0]), float(low), float(high)
 
 
 def permutation_null(first: np.ndarray, second: np.ndarray, n_perm: int = 200, seed: int = 0) -> np.ndarray:
     """Spearman between ``first`` and ``second`` with the stimuli of ``second`` shuffled, ``n_perm`` times."""
+    from scipy.stats import rankdata
+
     rng = np.random.default_rng(seed)
-    ones = np.ones((1, len(first)))  # no resampling: only the shuffle varies
+    upper = np.triu_indices(len(first), 1)
+    x = first[upper]
+    x_ranks = rankdata(x) if np.isfinite(x).all() else None  # reused whenever every pair is defined
     values = []
     for _ in range(n_perm):
         order = rng.permutation(len(second))
-        values.append(weighted_spearman(first, second[np.ix_(order, order)], ones)[0])
+        y = second[np.ix_(order, order)][upper]
+        keep = np.isfinite(x) & np.isfinite(y)
+        ranks = x_ranks if x_ranks is not None and keep.all() else rankdata(x[keep])
+        values.append(np.corrcoef(ranks, rankdata(y[keep]))[0, 1])
     return np.asarray(values)

@@ -80,43 +80,45 @@ def crossvalidated_label_table(stimuli, layer_rdms: dict[str, dict[str, np.ndarr
     """
     half = halves(stimuli, seed)
     clips = stimuli.labels["clip"].to_numpy()
-    masks = [np.where(half == which, 1.0, 0.0)[None] for which in (0, 1)]
-    boots = [_half_weights(stimuli, half, which, n_boot, seed + which) for which in (0, 1)]
+    ranks: dict = {}
+    fits = [rsa.ClipBootstrap(np.where(half == which, 1.0, 0.0)[None], clips, ranks) for which in (0, 1)]
+    boots = [rsa.ClipBootstrap(_half_weights(stimuli, half, which, n_boot, seed + which), clips, ranks)
+             for which in (0, 1)]
     rows = []
     for encoder, layers in layer_rdms.items():
         for label, model in label_models.items():
             chosen, draws, white = [], [], []
             for fit, score in ((0, 1), (1, 0)):
-                fitted = {layer: rsa.weighted_spearman(matrix, model, masks[fit])[0]
-                          for layer, matrix in layers.items()}
+                fitted = {layer: fits[fit].spearman(matrix, model)[0] for layer, matrix in layers.items()}
                 best = max(fitted, key=lambda layer: -np.inf if np.isnan(fitted[layer]) else fitted[layer])
                 chosen.append(best)
-                draws.append(rsa.weighted_spearman(layers[best], model, boots[score], clips))
+                draws.append(boots[score].spearman(layers[best], model))
                 if whitened:
                     keep = half == score
                     white.append(rsa.compare_rsatoolbox(layers[best][np.ix_(keep, keep)], model[np.ix_(keep, keep)],
                                                         "corr_cov"))
-            value, low, high = rsa.summarise(np.nanmean(draws, axis=0))
+            with np.errstate(invalid="ignore"):  # a half without defined pairs: NaN
+                value, low, high = rsa.summarise(np.mean(draws, axis=0))
             rows.append({"encoder": encoder, "label": label, "spearman": value, "low": low, "high": high,
                          "layer_a": chosen[0], "layer_b": chosen[1],
                          "whitened": float(np.mean(white)) if whitened else np.nan})
     return pd.DataFrame(rows)
 
 
-def pair_table(rdms: dict[str, np.ndarray], features: dict[str, np.ndarray], weights: np.ndarray,
-               clips: np.ndarray, whitened: bool = True) -> pd.DataFrame:
-    """Every pair of representations: Spearman between RDMs and linear CKA with intervals, and whitened Pearson."""
+def pair_table(rdms: dict[str, np.ndarray], features: dict[str, np.ndarray], engine: rsa.ClipBootstrap,
+               halves_engine: rsa.ClipBootstrap, whitened: bool = True) -> pd.DataFrame:
+    """Every pair of representations: Spearman between RDMs (intervals: the clip bootstrap of ``engine``), linear CKA
+    (intervals: the half-samples of ``halves_engine``) and whitened Pearson."""
     names = list(rdms)
-    cka = rsa.cka_matrix({name: features[name] for name in names}, weights)  # (B, E, E)
+    cka = halves_engine.cka({name: features[name] for name in names})  # (B, E, E)
     rows = []
     for i, first in enumerate(names):
         for j, second in enumerate(names):
             if j < i:
                 continue
-            spearman = (np.ones(len(weights)) if i == j else
-                        rsa.weighted_spearman(rdms[first], rdms[second], weights, clips))
+            spearman = np.ones(len(engine.counts)) if i == j else engine.spearman(rdms[first], rdms[second])
             s, s_low, s_high = rsa.summarise(spearman)
-            c, c_low, c_high = rsa.summarise(cka[:, i, j], basic=True)
+            c, c_low, c_high = rsa.summarise(cka[:, i, j], centre="median")
             white = 1.0 if i == j else (rsa.compare_rsatoolbox(rdms[first], rdms[second], "corr_cov")
                                         if whitened else np.nan)
             for a, b in ((first, second), (second, first)) if i != j else ((first, second),):
@@ -182,7 +184,9 @@ def run_study(profile: str | None = None, encoders=BOOK_ENCODERS, n_boot: int = 
     rdms = {name: layer_rdms[name][default_layer[name]] for name in embeddings}
     features = {name: embeddings[name][default_layer[name]] for name in embeddings}
     clips = stimuli.labels["clip"].to_numpy()
-    pairs = pair_table(rdms, features, weights, clips)
+    engine = rsa.ClipBootstrap(weights, clips, {})
+    halves_engine = rsa.ClipBootstrap(rsa.half_weights(stimuli, n_boot, seed), clips)
+    pairs = pair_table(rdms, features, engine, halves_engine)
     timings.append({"what": "encoder pairs (Spearman, CKA, whitened)", "seconds": time.perf_counter() - began})
 
     # along training: the default model's kept checkpoints, and the second seed at the comparison step
@@ -203,18 +207,18 @@ def run_study(profile: str | None = None, encoders=BOOK_ENCODERS, n_boot: int = 
             failures = pd.concat([failures, pd.DataFrame([{"encoder": model_name, "reason": str(error)}])])
     tracked = {name: rsa.embed_stimuli(encoder, stimuli, profile)[layer] for name, encoder in checkpoints.items()}
     others = [name for name in embeddings if families[name] in ("pretrained", "hand-made", "HEAR module")]
-    cka = rsa.cka_matrix({**tracked, **{name: features[name] for name in others}}, weights)
+    cka = halves_engine.cka({**tracked, **{name: features[name] for name in others}})
     rows = []
     for i, name in enumerate(tracked):
         step = checkpoints[name].step
         matrix = rsa.rdm(tracked[name])
         for label in TRAINING_LABELS:
-            value, low, high = rsa.summarise(rsa.weighted_spearman(matrix, label_models[label], weights, clips))
+            value, low, high = rsa.summarise(engine.spearman(matrix, label_models[label]))
             rows.append({"checkpoint": name, "step": step, "seed": 0 if name not in seed_names else
                          SEED_MODELS[seed_names[name]], "reference": label, "kind": "label (Spearman)",
                          "value": value, "low": low, "high": high})
         for j, other in enumerate(others):
-            value, low, high = rsa.summarise(cka[:, i, len(tracked) + j], basic=True)
+            value, low, high = rsa.summarise(cka[:, i, len(tracked) + j], centre="median")
             rows.append({"checkpoint": name, "step": step, "seed": 0 if name not in seed_names else
                          SEED_MODELS[seed_names[name]], "reference": other, "kind": "encoder (CKA)",
                          "value": value, "low": low, "high": high})
@@ -222,8 +226,8 @@ def run_study(profile: str | None = None, encoders=BOOK_ENCODERS, n_boot: int = 
     timings.append({"what": "along training", "seconds": time.perf_counter() - began})
 
     began = time.perf_counter()
-    seeds = seed_agreement(tracked, seed_names, comparison, {name: features[name] for name in embeddings}, weights,
-                           clips)
+    seeds = seed_agreement(tracked, seed_names, comparison, {name: features[name] for name in embeddings}, engine,
+                           halves_engine)
     timings.append({"what": "seeds and noise ceiling", "seconds": time.perf_counter() - began})
     timings.append({"what": "total", "seconds": time.perf_counter() - started})
     info = {"stimuli": len(stimuli), "clips": len(stimuli.clips), "encoders": len(embeddings), "n_boot": n_boot,
@@ -233,7 +237,8 @@ def run_study(profile: str | None = None, encoders=BOOK_ENCODERS, n_boot: int = 
 
 
 def seed_agreement(tracked: dict[str, np.ndarray], seed_names: dict[str, str], step: int,
-                   features: dict[str, np.ndarray], weights: np.ndarray, clips: np.ndarray) -> pd.DataFrame:
+                   features: dict[str, np.ndarray], engine: rsa.ClipBootstrap,
+                   halves_engine: rsa.ClipBootstrap) -> pd.DataFrame:
     """Kornblith's sanity check and the noise ceiling: do two seeds of the default model (at ``step``) agree with each
     other more than either agrees with any other encoder?
 
@@ -251,15 +256,15 @@ def seed_agreement(tracked: dict[str, np.ndarray], seed_names: dict[str, str], s
                                           for name in seed_names}}
     names = list(seeds)
     everything = {**seeds, **features}
-    cka = rsa.cka_matrix(everything, weights)
+    cka = halves_engine.cka(everything)
     rdms = {name: rsa.rdm(array) for name, array in everything.items()}
     rows = []
     for i, name in enumerate(names):
         for j, other in enumerate(everything):
             if other == name or (other in names and j < i):
                 continue
-            c = rsa.summarise(cka[:, i, j], basic=True)
-            s = rsa.summarise(rsa.weighted_spearman(rdms[name], rdms[other], weights, clips))
+            c = rsa.summarise(cka[:, i, j], centre="median")
+            s = rsa.summarise(engine.spearman(rdms[name], rdms[other]))
             rows.append({"first": name, "second": other, "cka": c[0], "cka_low": c[1], "cka_high": c[2],
                          "spearman": s[0], "spearman_low": s[1], "spearman_high": s[2]})
     lower, upper = boot_noise_ceiling(rsa.to_rdms({name: rdms[name] for name in names}), method="spearman",

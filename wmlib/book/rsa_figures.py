@@ -145,7 +145,7 @@ def mds_figure(pairs: pd.DataFrame, families: dict[str, str], measure: str = "ck
     pivot = pairs.pivot(index="first", columns="second", values=measure).loc[order, order].to_numpy()
     distance = np.clip(1 - (pivot + pivot.T) / 2, 0, None)
     np.fill_diagonal(distance, 0)
-    xy = MDS(n_components=2, dissimilarity="precomputed", random_state=seed, n_init=8,
+    xy = MDS(n_components=2, metric="precomputed", init="classical_mds", random_state=seed,
              normalized_stress="auto").fit_transform(distance)
     colours = {family: METHOD_COLOURS[k] for k, family in enumerate(dict.fromkeys(families.values()))}
     figure = go.Figure()
