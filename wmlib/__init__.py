@@ -7,8 +7,11 @@ Data flows one way, and the package is laid out along it::
     wmlib.model     the world model (RSSM or transformer dynamics), training, checkpoints, the book's named runs,
                     evaluation, and encoding audio of your own into latents
     wmlib.analysis  what the model learned: probes (targets, representations, the probing study), real sound,
-                    dreams and their coherence, applications, interventions
+                    dreams and their coherence, applications, interventions, other encoders (HEAR API) and
+                    representational similarity (RSA, CKA)
     wmlib.book      plots and the book build
+
+``wmlib.hear`` is the world model as a HEAR module (for hear-eval-kit); ``wmlib.cli`` the command line.
 
 A stage imports only earlier stages.  The names chapters use are importable from ``wmlib`` itself, e.g.
 ``from wmlib import load_tokens, load_model``; importing ``wmlib`` loads none of them (nor torch) until used.

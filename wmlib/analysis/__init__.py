@@ -13,7 +13,10 @@ Analyses read latents (``model.features``) and labels (:class:`wmlib.TokenSet`);
 - ``dreams``: observe k tokens, imagine n (the RSSM samples its prior; the transformer samples among candidate
   tokens by contrastive score); ``coherence``: dreams against the truth and rolled-out baselines, and probed;
 - ``applications``: inpainting, melody variations, few-shot classification;
-- ``interventions``: moving latents along probe directions, and resynthesis with one factor randomized.
-
-RSA adds its module here.
+- ``interventions``: moving latents along probe directions, and resynthesis with one factor randomized;
+- ``hear_api``: the HEAR API every encoder speaks, and the 40 ms token grid; ``encoders``: the encoders compared,
+  by name (hand-made, the book's models, the ``pretrained`` networks whose weights ship in their wheels, any HEAR
+  module), with ``torchaudio_compat`` standing in for torchaudio where those networks import it;
+- ``rsa``: the shared stimuli, RDMs (rsatoolbox), Spearman, whitened Pearson and linear CKA with intervals over
+  clips; ``similarity``: the book's comparison and its findings.
 """
