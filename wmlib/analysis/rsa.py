@@ -109,6 +109,15 @@ class StimulusSet:
         return StimulusSet(table, labels.reset_index(drop=True), self.audio[clips], self.clip_tokens, dict(self.info))
 
 
+def stimulus_summary(stimuli: StimulusSet) -> pd.DataFrame:
+    """Per (domain, source): stimuli, clips, voices, and the stimuli with a pitch and with a phone."""
+    labels = stimuli.labels
+    phone = labels["phone"].fillna("").astype(str)
+    return labels.assign(with_pitch=labels["semitone"].notna(), with_phone=~phone.isin(["", "sil"])).groupby(
+        ["domain", "source"]).agg(stimuli=("clip", "size"), clips=("clip", "nunique"), voices=("voice", "nunique"),
+                                  with_pitch=("with_pitch", "sum"), with_phone=("with_phone", "sum"))
+
+
 def _semitones(labels: pd.DataFrame) -> np.ndarray:
     """MIDI pitch of music notes; of voiced speech, 69 + 12 log2(f0 / 440); NaN elsewhere."""
     midi = labels["midi_pitch"].to_numpy(dtype=float)

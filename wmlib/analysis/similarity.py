@@ -275,6 +275,22 @@ def seed_agreement(tracked: dict[str, np.ndarray], seed_names: dict[str, str], s
     return pd.DataFrame(rows)
 
 
+def seed_table(seeds: pd.DataFrame) -> pd.DataFrame:
+    """:func:`seed_agreement` for reading: one row per encoder compared, one column per seed and measure, each
+    ``value [low, high]``; the first row is the other seed."""
+    rows = seeds[seeds["first"].str.startswith("seed ")]
+    cells = {}
+    for _, row in rows.iterrows():
+        other = "the other seed" if row["second"].startswith("seed ") else row["second"]
+        for measure, name in (("cka", "CKA"), ("spearman", "Spearman")):
+            text = f"{row[measure]:.2f} [{row[f'{measure}_low']:.2f}, {row[f'{measure}_high']:.2f}]"
+            cells.setdefault(other, {})[f"{row['first']}: {name}"] = text
+            if other == "the other seed":  # the pair, once, in both seeds' columns
+                cells[other][f"{row['second']}: {name}"] = text
+    table = pd.DataFrame.from_dict(cells, orient="index").fillna("")
+    return table[sorted(table.columns, key=lambda c: (c.split(": ")[1], c))]
+
+
 def _compare(a: tuple[float, float, float], b: tuple[float, float, float]) -> str:
     """``"above"``, ``"below"`` or ``"level with"``: ``a`` against ``b`` by their 95% intervals."""
     if a[1] > b[2]:

@@ -16,7 +16,7 @@ def rdm_order(labels: pd.DataFrame, every: int = 1) -> np.ndarray:
     return order[::every]
 
 
-def rdm_grid_figure(rdms: dict[str, np.ndarray], labels: pd.DataFrame, every: int = 4, columns: int = 4,
+def rdm_grid_figure(rdms: dict[str, np.ndarray], labels: pd.DataFrame, every: int = 4, columns: int = 3,
                     title: str | None = None):
     """A grid of RDMs (encoders and label models), stimuli sorted by source, then voice, then pitch; each panel
     ranked to percentiles so that panels of different measures share one colour scale."""
@@ -27,8 +27,8 @@ def rdm_grid_figure(rdms: dict[str, np.ndarray], labels: pd.DataFrame, every: in
     order = rdm_order(labels, every)
     names = list(rdms)
     rows = -(-len(names) // columns)
-    figure = make_subplots(rows=rows, cols=columns, subplot_titles=names, horizontal_spacing=0.03,
-                           vertical_spacing=0.08)
+    figure = make_subplots(rows=rows, cols=columns, subplot_titles=names, horizontal_spacing=0.04,
+                           vertical_spacing=0.06)
     hover = [f"{s} · {v} · {'' if np.isnan(p) else f'{p:.0f} st'}" for s, v, p in
              labels.loc[order, ["source", "voice", "semitone"]].itertuples(index=False)]
     for k, name in enumerate(names):
@@ -42,8 +42,9 @@ def rdm_grid_figure(rdms: dict[str, np.ndarray], labels: pd.DataFrame, every: in
                          row=k // columns + 1, col=k % columns + 1)
     figure.update_xaxes(showticklabels=False)
     figure.update_yaxes(showticklabels=False, autorange="reversed")
-    figure.update_layout(height=260 * rows + 80, title=title or f"RDMs of {len(order)} of the stimuli, sorted by "
-                         "source, then voice, then pitch (dark: similar)", margin=dict(l=20, r=20, t=80, b=20))
+    figure.update_annotations(font_size=12)
+    figure.update_layout(height=230 * rows + 90, title=title or f"RDMs of {len(order)} stimuli<br><sup>sorted by "
+                         "source, then voice, then pitch; dark: alike</sup>", margin=dict(l=20, r=20, t=90, b=20))
     return figure
 
 
@@ -77,8 +78,10 @@ def label_bars_figure(labels: pd.DataFrame, order=None, title: str | None = None
 
     models = list(dict.fromkeys(labels["label"]))
     order = list(order or dict.fromkeys(labels["encoder"]))
-    figure = make_subplots(rows=1, cols=len(models), subplot_titles=models, shared_yaxes=True,
-                           horizontal_spacing=0.015)
+    columns = 3
+    rows_of_panels = -(-len(models) // columns)
+    figure = make_subplots(rows=rows_of_panels, cols=columns, subplot_titles=models, shared_yaxes=True,
+                           horizontal_spacing=0.02, vertical_spacing=0.08)
     families = labels.drop_duplicates("encoder").set_index("encoder")["family"]
     colours = {family: METHOD_COLOURS[k] for k, family in enumerate(dict.fromkeys(families))}
     for k, model in enumerate(models):
@@ -90,30 +93,37 @@ def label_bars_figure(labels: pd.DataFrame, order=None, title: str | None = None
             customdata=np.stack([rows["low"], rows["high"], rows["layer_a"], rows["layer_b"]], axis=1),
             hovertemplate="%{y}: %{x:.3f} [%{customdata[0]:.3f}, %{customdata[1]:.3f}]<br>layers "
                           "%{customdata[2]} / %{customdata[3]}<extra>" + model + "</extra>", showlegend=False),
-            row=1, col=k + 1)
+            row=k // columns + 1, col=k % columns + 1)
         null = labels[labels["label"] == model].iloc[0]
-        figure.add_vrect(x0=null["null_low"], x1=null["null_high"], fillcolor="grey", opacity=0.3, line_width=0,
-                         row=1, col=k + 1)
+        figure.add_vrect(x0=null["null_low"], x1=null["null_high"], fillcolor="grey", opacity=0.4, line_width=0,
+                         row=k // columns + 1, col=k % columns + 1)
     for family, colour in colours.items():
         figure.add_trace(go.Bar(x=[None], y=[None], marker_color=colour, name=family, showlegend=True))
-    figure.update_layout(title=title or "each encoder against each label model: Spearman (95% CI; grey: "
-                         "permutation null)", height=140 + 24 * len(order), barmode="overlay",
-                         legend=dict(orientation="h", y=-0.08), margin=dict(l=150, r=20, t=80, b=60))
+    low = min(-0.1, float(labels["low"].min()) - 0.05)
+    high = max(1.0, float(labels["high"].max()) + 0.05) if labels["high"].max() > 0.9 else 0.9
+    figure.update_xaxes(range=[low, high], dtick=0.2)
+    figure.update_yaxes(dtick=1)  # every encoder's name, not every other one
+    figure.update_layout(title=title or "each encoder against each label model<br><sup>Spearman between RDMs, "
+                         "95% CI; grey: permutation null</sup>", height=120 + 2 * 20 * len(order), barmode="overlay",
+                         legend=dict(orientation="h", y=-0.06), margin=dict(l=140, r=20, t=90, b=50))
     return figure
 
 
 def training_figure(training: pd.DataFrame, title: str | None = None):
-    """Along training: Spearman to the label models (left) and CKA to the other encoders (right), 95% CIs; the second
+    """Along training: Spearman to the label models (top) and CKA to the other encoders (bottom), 95% CIs; the second
     seed at its step as a hollow marker."""
     import plotly.graph_objects as go
+    from plotly.colors import qualitative
     from plotly.subplots import make_subplots
 
-    figure = make_subplots(rows=1, cols=2, subplot_titles=["against the label models (Spearman)",
-                                                           "against the other encoders (linear CKA)"])
+    palette = qualitative.D3 + qualitative.Dark2
+    figure = make_subplots(rows=2, cols=1, subplot_titles=["against the label models (Spearman)",
+                                                           "against the other encoders (linear CKA)"],
+                           vertical_spacing=0.12)
     for col, kind in enumerate(("label (Spearman)", "encoder (CKA)"), start=1):
         rows = training[training["kind"] == kind]
         for k, reference in enumerate(dict.fromkeys(rows["reference"])):
-            colour = METHOD_COLOURS[k % len(METHOD_COLOURS)]
+            colour = palette[k % len(palette)]
             line = rows[(rows["reference"] == reference) & (rows["seed"] == 0)].sort_values("step")
             x = line["step"].clip(lower=10)  # step 0 drawn at 10 on the log axis
             figure.add_trace(go.Scatter(
@@ -123,15 +133,16 @@ def training_figure(training: pd.DataFrame, title: str | None = None):
                              arrayminus=line["value"] - line["low"], thickness=1),
                 customdata=np.stack([line["step"], line["low"], line["high"]], axis=1),
                 hovertemplate=reference + " at step %{customdata[0]}: %{y:.3f} [%{customdata[1]:.3f}, "
-                                          "%{customdata[2]:.3f}]<extra></extra>"), row=1, col=col)
+                                          "%{customdata[2]:.3f}]<extra></extra>"), row=col, col=1)
             other = rows[(rows["reference"] == reference) & (rows["seed"] != 0)]
             figure.add_trace(go.Scatter(
                 x=other["step"], y=other["value"], mode="markers", showlegend=False, legendgroup=kind,
                 marker=dict(symbol="circle-open", size=11, color=colour),
-                hovertemplate=reference + ", second seed: %{y:.3f}<extra></extra>"), row=1, col=col)
-    figure.update_xaxes(type="log", title="training step (0 drawn at 10)")
-    figure.update_layout(title=title or "similarity along training (hollow: the second seed)", height=480,
-                         margin=dict(l=60, r=20, t=80, b=60))
+                hovertemplate=reference + ", second seed: %{y:.3f}<extra></extra>"), row=col, col=1)
+    figure.update_xaxes(type="log")
+    figure.update_xaxes(title="training step (step 0, the random initialisation, drawn at 10)", row=2, col=1)
+    figure.update_layout(title=title or "similarity along training<br><sup>95% CIs; hollow: the second seed</sup>",
+                         height=820, legend=dict(groupclick="toggleitem"), margin=dict(l=60, r=20, t=90, b=60))
     return figure
 
 
@@ -156,9 +167,13 @@ def mds_figure(pairs: pd.DataFrame, families: dict[str, str], measure: str = "ck
             text=[order[k] for k in members], textposition="top center", marker=dict(size=12, color=colour),
             customdata=[(descriptions or {}).get(order[k], "") for k in members],
             hovertemplate="%{text}<br>%{customdata}<extra>" + family + "</extra>"))
-    figure.update_xaxes(showticklabels=False, zeroline=False, title="MDS 1")
-    figure.update_yaxes(showticklabels=False, zeroline=False, title="MDS 2", scaleanchor="x")
-    figure.update_layout(title=f"encoders by second-order similarity (MDS of 1 − {measure.upper()}; near = alike)",
-                         height=560, margin=dict(l=40, r=20, t=60, b=40))
+    span = np.ptp(xy, axis=0).max()
+    figure.update_xaxes(showticklabels=False, zeroline=False, title="MDS 1",
+                        range=[xy[:, 0].min() - 0.2 * span, xy[:, 0].max() + 0.2 * span])
+    figure.update_yaxes(showticklabels=False, zeroline=False, title="MDS 2", scaleanchor="x",
+                        range=[xy[:, 1].min() - 0.1 * span, xy[:, 1].max() + 0.1 * span])
+    figure.update_layout(title=f"encoders by second-order similarity<br><sup>MDS of 1 − {measure.upper()}; near = "
+                         "alike</sup>", height=600, legend=dict(orientation="h", y=-0.05),
+                         margin=dict(l=40, r=20, t=80, b=40))
     return figure
 
