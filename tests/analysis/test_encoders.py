@@ -108,6 +108,11 @@ def test_the_study_on_the_tiny_profile(tiny_models, tiny_profile, registered):
     assert np.allclose(pairs[pairs["first"] == pairs["second"]]["cka"], 1.0, atol=1e-4)
     assert set(study.training["step"]) >= {0, 20} and (study.training["seed"] == 1).any()
     assert {"seed 0", "noise ceiling"} <= set(study.seeds["first"])
+    table = similarity.seed_table(study.seeds)
+    assert table.index[0] == "the other seed" and "log-mel" in table.index
+    assert table.loc["the other seed", "seed 0: CKA"] == table.loc["the other seed", "seed 1: CKA"]
+    summary = rsa.stimulus_summary(stimuli)
+    assert summary["stimuli"].sum() == len(stimuli) and summary["clips"].sum() == len(stimuli.clips)
     found = similarity.findings(study)
     assert len(found["labels"]) == len(rsa.LABEL_MODELS) and found["training"] and found["seeds"]
     again = similarity.run_study("tiny", encoders=("log-mel",), n_boot=100, progress=False)  # cached, same numbers

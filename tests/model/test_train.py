@@ -171,6 +171,19 @@ def test_shorter_run_extended_matches_uninterrupted_constant_schedule(tokens, tm
     assert (part / "model.safetensors").stat().st_mtime_ns == before
 
 
+def test_stop_at_keeps_the_schedule_and_continues_to_the_same_weights(finished_run, tokens, tmp_path):
+    """``stop_at``: a run of the full schedule stopped early (the book's second seed) has the full run's step-4
+    weights, and continued without ``stop_at`` it ends with the full run's weights, bit for bit."""
+    stopped = train(tiny_config(stop_at=4), tmp_path / "stopped", progress=False, tokens=tokens)
+    assert [step for step, _ in list_checkpoints(stopped)] == [0, 2, 4]
+    assert read_metrics(stopped)["step"].max() == 4
+    assert_same_weights(weights(finished_run / "checkpoints" / "step-000004"), weights(stopped))
+    train(tiny_config(), stopped, progress=False, tokens=tokens)
+    assert_same_weights(weights(finished_run), weights(stopped))
+    with pytest.raises(AssertionError, match="stop_at"):
+        tiny_config(stop_at=9)
+
+
 RETRAIN_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
