@@ -313,7 +313,7 @@ def findings(study: SimilarityStudy, model: str = "world model", control: str = 
         sentence = (f"**{label}**: the best encoder is {best['encoder']} ({best['spearman']:.2f} "
                     f"[{best['low']:.2f}, {best['high']:.2f}]); the {model} scores {mine['spearman']:.2f} "
                     f"[{mine['low']:.2f}, {mine['high']:.2f}]")
-        if best["encoder"] != model:
+        if best["encoder"] not in (model, control):
             columns = ["spearman", "low", "high"]
             sentence += f", {_compare(tuple(mine[columns]), tuple(best[columns]))} it"
         if ctrl is not None:

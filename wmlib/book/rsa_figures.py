@@ -156,18 +156,21 @@ def mds_figure(pairs: pd.DataFrame, families: dict[str, str], measure: str = "ck
     pivot = pairs.pivot(index="first", columns="second", values=measure).loc[order, order].to_numpy()
     distance = np.clip(1 - (pivot + pivot.T) / 2, 0, None)
     np.fill_diagonal(distance, 0)
-    xy = MDS(n_components=2, metric="precomputed", init="classical_mds", random_state=seed,
+    xy = MDS(n_components=2, metric="precomputed", init="random", n_init=4, random_state=seed,
              normalized_stress="auto").fit_transform(distance)
     colours = {family: METHOD_COLOURS[k] for k, family in enumerate(dict.fromkeys(families.values()))}
+    span = np.ptp(xy, axis=0).max()
+    # a label below its point when an earlier point sits close above-left of it, so that neighbours stay readable
+    below = [any(np.linalg.norm(xy[k] - xy[j]) < 0.06 * span for j in range(k)) for k in range(len(order))]
     figure = go.Figure()
     for family, colour in colours.items():
         members = [k for k, name in enumerate(order) if families.get(name) == family]
         figure.add_trace(go.Scatter(
-            x=xy[members, 0], y=xy[members, 1], mode="markers+text", name=family,
-            text=[order[k] for k in members], textposition="top center", marker=dict(size=12, color=colour),
+            x=xy[members, 0], y=xy[members, 1], mode="markers+text", name=family, text=[order[k] for k in members],
+            textposition=["bottom center" if below[k] else "top center" for k in members],
+            marker=dict(size=12, color=colour),
             customdata=[(descriptions or {}).get(order[k], "") for k in members],
             hovertemplate="%{text}<br>%{customdata}<extra>" + family + "</extra>"))
-    span = np.ptp(xy, axis=0).max()
     figure.update_xaxes(showticklabels=False, zeroline=False, title="MDS 1",
                         range=[xy[:, 0].min() - 0.2 * span, xy[:, 0].max() + 0.2 * span])
     figure.update_yaxes(showticklabels=False, zeroline=False, title="MDS 2", scaleanchor="x",
