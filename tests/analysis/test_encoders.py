@@ -113,6 +113,13 @@ def test_the_study_on_the_tiny_profile(tiny_models, tiny_profile, registered):
     assert table.loc["the other seed", "seed 0: CKA"] == table.loc["the other seed", "seed 1: CKA"]
     summary = rsa.stimulus_summary(stimuli)
     assert summary["stimuli"].sum() == len(stimuli) and summary["clips"].sum() == len(stimuli.clips)
+    both = similarity.label_table(study)
+    assert list(both.columns.levels[0]) == ["Spearman", "whitened"] and len(both) == 3
+    assert both.loc["log-mel", ("Spearman", "pitch")] == pytest.approx(
+        study.labels.set_index(["encoder", "label"]).loc[("log-mel", "pitch"), "spearman"])
+    agreement = similarity.measure_agreement(study)
+    assert agreement["n_pairs"] == 3 and all(abs(v) <= 1 for k, v in agreement.items() if k != "n_pairs"
+                                             and np.isfinite(v))
     found = similarity.findings(study)
     assert len(found["labels"]) == len(rsa.LABEL_MODELS) and found["training"] and found["seeds"]
     again = similarity.run_study("tiny", encoders=("log-mel",), n_boot=100, progress=False)  # cached, same numbers

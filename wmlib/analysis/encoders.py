@@ -33,7 +33,7 @@ import pandas as pd
 from wmlib.data.features import FeatureConfig
 
 from .hear_api import TOKEN_MS, EncoderUnavailable, HearModel, load_hear_module
-from .representations import BASELINE_CONTEXT, named_parts
+from .representations import BASELINE_CONTEXT, named_parts, stack_block
 
 
 @dataclass(frozen=True)
@@ -70,12 +70,6 @@ def _token_timestamps(n_tokens: int) -> np.ndarray:
     return (np.arange(n_tokens) + 0.5) * TOKEN_MS  # the centre of each token, ms
 
 
-def _stack(per_token: np.ndarray, context: int = BASELINE_CONTEXT) -> np.ndarray:
-    """``(T, D)`` -> ``(T, context * D)``: each token with the ``context - 1`` before it (the first repeated)."""
-    padded = np.concatenate([np.repeat(per_token[:1], context - 1, 0), per_token])  # (T + context - 1, D)
-    return np.concatenate([padded[k : k + len(per_token)] for k in range(context)], axis=1)
-
-
 def _batch(per_sound: list[dict[str, np.ndarray]]) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Per-sound ``{layer: (T, D)}`` of equal T -> ``{layer: (n, T, D)}`` and the token timestamps ``(n, T)``."""
     lengths = {len(next(iter(sound.values()))) for sound in per_sound}
@@ -102,7 +96,7 @@ class LogMelEncoder(HearModel):
         sounds = []
         for tokens in _token_frames(audio):
             token = self.per_token(tokens)
-            sounds.append({"stacked": _stack(token), "token": token})
+            sounds.append({"stacked": stack_block(token), "token": token})
         return _batch(sounds)
 
 

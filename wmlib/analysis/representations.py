@@ -106,14 +106,18 @@ def tokens_key(tokens: TokenSet) -> str:
 # Baselines
 
 
+def stack_block(block: np.ndarray, context: int = BASELINE_CONTEXT) -> np.ndarray:
+    """One utterance ``(T, D)`` -> ``(T, context * D)``: each token's row with the rows of the ``context - 1`` tokens
+    before it (the first token repeated where there is no past yet)."""
+    padded = np.concatenate([np.repeat(block[:1], context - 1, 0), block])  # (T + context - 1, D)
+    return np.concatenate([padded[k : k + len(block)] for k in range(context)], axis=1)
+
+
 def stack_past(per_token: np.ndarray, labels: pd.DataFrame, context: int = BASELINE_CONTEXT) -> np.ndarray:
-    """``(N, D)`` -> ``(N, context * D)``: each token's row with the rows of the ``context - 1`` tokens before it in
-    its utterance (the first token repeated where the utterance has no past yet)."""
+    """``(N, D)`` -> ``(N, context * D)``: :func:`stack_block` within each utterance of ``labels``."""
     out = np.empty((len(per_token), context * per_token.shape[1]), dtype=np.float32)
     for _, rows in utterance_slices(labels):
-        block = per_token[rows]
-        padded = np.concatenate([np.repeat(block[:1], context - 1, 0), block])  # (T + context - 1, D)
-        out[rows] = np.concatenate([padded[k : k + len(block)] for k in range(context)], axis=1)
+        out[rows] = stack_block(per_token[rows], context)
     return out
 
 

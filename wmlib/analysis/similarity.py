@@ -206,12 +206,13 @@ def run_study(profile: str | None = None, encoders=BOOK_ENCODERS, n_boot: int = 
         except Exception as error:
             failures = pd.concat([failures, pd.DataFrame([{"encoder": model_name, "reason": str(error)}])])
     tracked = {name: rsa.embed_stimuli(encoder, stimuli, profile)[layer] for name, encoder in checkpoints.items()}
+    tracked_rdms = {name: rsa.rdm(array) for name, array in tracked.items()}
     others = [name for name in embeddings if families[name] in ("pretrained", "hand-made", "HEAR module")]
     cka = halves_engine.cka({**tracked, **{name: features[name] for name in others}})
     rows = []
     for i, name in enumerate(tracked):
         step = checkpoints[name].step
-        matrix = rsa.rdm(tracked[name])
+        matrix = tracked_rdms[name]
         for label in TRAINING_LABELS:
             value, low, high = rsa.summarise(engine.spearman(matrix, label_models[label]))
             rows.append({"checkpoint": name, "step": step, "seed": 0 if name not in seed_names else
@@ -226,8 +227,8 @@ def run_study(profile: str | None = None, encoders=BOOK_ENCODERS, n_boot: int = 
     timings.append({"what": "along training", "seconds": time.perf_counter() - began})
 
     began = time.perf_counter()
-    seeds = seed_agreement(tracked, seed_names, comparison, {name: features[name] for name in embeddings}, engine,
-                           halves_engine)
+    seeds = seed_agreement(tracked, seed_names, comparison, features, engine, halves_engine,
+                           rdms={**tracked_rdms, **rdms})
     timings.append({"what": "seeds and noise ceiling", "seconds": time.perf_counter() - began})
     timings.append({"what": "total", "seconds": time.perf_counter() - started})
     info = {"stimuli": len(stimuli), "clips": len(stimuli.clips), "encoders": len(embeddings), "n_boot": n_boot,
@@ -238,7 +239,7 @@ def run_study(profile: str | None = None, encoders=BOOK_ENCODERS, n_boot: int = 
 
 def seed_agreement(tracked: dict[str, np.ndarray], seed_names: dict[str, str], step: int,
                    features: dict[str, np.ndarray], engine: rsa.ClipBootstrap,
-                   halves_engine: rsa.ClipBootstrap) -> pd.DataFrame:
+                   halves_engine: rsa.ClipBootstrap, rdms: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """Kornblith's sanity check and the noise ceiling: do two seeds of the default model (at ``step``) agree with each
     other more than either agrees with any other encoder?
 
@@ -246,18 +247,22 @@ def seed_agreement(tracked: dict[str, np.ndarray], seed_names: dict[str, str], s
         Rows ``first``, ``second``, ``cka`` (low, high), ``spearman`` (low, high): seed 0 vs seed 1, and each seed vs
         every encoder in ``features``; plus a row ``noise ceiling`` (rsatoolbox's leave-one-out lower and upper
         bounds of Spearman with the seeds as subjects) in ``spearman``'s columns.
+
+    ``rdms``: RDMs already computed, by the names of ``tracked`` and ``features`` (the others are computed here).
     """
     from rsatoolbox.inference.noise_ceiling import boot_noise_ceiling
 
     first = f"step {step}"
     if not seed_names or first not in tracked:
         return pd.DataFrame()
-    seeds = {"seed 0": tracked[first], **{f"seed {name.split(',')[0].split()[-1]}": tracked[name]
-                                          for name in seed_names}}
+    sources = {"seed 0": first, **{f"seed {name.split(',')[0].split()[-1]}": name for name in seed_names}}
+    seeds = {label: tracked[name] for label, name in sources.items()}
     names = list(seeds)
     everything = {**seeds, **features}
     cka = halves_engine.cka(everything)
-    rdms = {name: rsa.rdm(array) for name, array in everything.items()}
+    known = rdms or {}
+    rdms = {label: known[name] if name in known else rsa.rdm(tracked[name]) for label, name in sources.items()}
+    rdms.update({name: known[name] if name in known else rsa.rdm(array) for name, array in features.items()})
     rows = []
     for i, name in enumerate(names):
         for j, other in enumerate(everything):
@@ -273,6 +278,24 @@ def seed_agreement(tracked: dict[str, np.ndarray], seed_names: dict[str, str], s
                  "cka_high": np.nan, "spearman": float(np.mean([lower, upper])), "spearman_low": float(lower),
                  "spearman_high": float(upper)})
     return pd.DataFrame(rows)
+
+
+def label_table(study: SimilarityStudy, order=None) -> pd.DataFrame:
+    """Encoders × label models, Spearman and whitened Pearson side by side (two column groups)."""
+    order = list(order or dict.fromkeys(study.labels["encoder"]))
+    return pd.concat({name: study.labels.pivot(index="encoder", columns="label", values=column).loc[order]
+                      for name, column in (("Spearman", "spearman"), ("whitened", "whitened"))}, axis=1)
+
+
+def measure_agreement(study: SimilarityStudy) -> dict[str, float]:
+    """How far the measures agree, as Pearson r across cells: Spearman vs whitened over the encoder × label cells
+    (``labels``); CKA vs whitened and CKA vs Spearman over the encoder pairs (``pairs: whitened``,
+    ``pairs: Spearman``)."""
+    labels = study.labels.dropna(subset=["spearman", "whitened"])
+    pairs = study.pairs[study.pairs["first"] < study.pairs["second"]]
+    return {"labels": float(np.corrcoef(labels["spearman"], labels["whitened"])[0, 1]),
+            "pairs: whitened": float(np.corrcoef(pairs["cka"], pairs["whitened"])[0, 1]),
+            "pairs: Spearman": float(np.corrcoef(pairs["cka"], pairs["spearman"])[0, 1]), "n_pairs": len(pairs)}
 
 
 def seed_table(seeds: pd.DataFrame) -> pd.DataFrame:
