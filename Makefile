@@ -4,12 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PROFILE ?= default
-# Debian packages: the corpus (Festival voices and lexicon, FluidSynth and a soundfont, TiMidity and the freepats
-# samples, a word list), the real
-# recordings (Asterisk's prompts of real speakers and its music on hold; the -it and -ru packages carry the
-# transcripts) ...
+# Debian packages: the corpus (Festival voices and lexicon, FluidSynth and two soundfonts, TiMidity and the
+# freepats samples, a word list), the real recordings (Asterisk's prompts of real speakers and its music on hold,
+# the -it and -ru packages carrying the transcripts; KTuberling's spoken words) ...
 BOOK_APT := festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k festlex-cmu \
-            fluidsynth libfluidsynth3 fluid-soundfont-gm timidity freepats wamerican libsndfile1 \
+            fluidsynth libfluidsynth3 fluid-soundfont-gm musescore-general-soundfont-small timidity freepats \
+            wamerican libsndfile1 ktuberling-data \
             asterisk-core-sounds-fr-wav asterisk-core-sounds-es-wav asterisk-core-sounds-it-wav \
             asterisk-core-sounds-ru-wav asterisk-core-sounds-it asterisk-core-sounds-ru asterisk-prompt-fr-armelle \
             asterisk-prompt-it-menardi-wav asterisk-prompt-es-co asterisk-moh-opsound-wav

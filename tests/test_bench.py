@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -57,3 +59,16 @@ def test_probe_bench_prints_every_probe_and_both_chapters(tiny_tokens):
     for chapter in ("pitch and energy", "phones, sources and voices"):
         assert f"{chapter:<28}total" in out, out
     assert "both chapters:" in out and "tokens probed/s" in out
+
+
+def test_data_curve_prints_the_curve_and_paired_verdicts(tiny_tokens, tmp_path):
+    out = run("data_curve.py", "--profile", "tiny", "--recipes", "wide", "wide+regularised", "--steps", "12", "--keep",
+              "6", "--finished", "6", "--max-windows", "6", "--no-progress", "--out", str(tmp_path), timeout=900)
+    for row in ("wide @ 6", "wide @ 12", "wide+regularised @ 12", "wide (finished 6) @ 6", "copy last token"):
+        assert row in out, out
+    for column in ("real speech (held out), h=1", "real music (held out), h=2", "generated (test), h=1"):
+        assert column in out, out
+    assert "training loss" in out and "verdict" in out
+    differences = pd.read_csv(tmp_path / "data_curve_differences.csv")
+    assert set(differences["verdict"]) <= {"beats", "loses to", "not distinguishable from"}
+    assert differences["difference"].between(differences["low"], differences["high"]).all()

@@ -124,6 +124,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=None,
                         help=f"peak learning rate (default: the profile's; {book['lr']} for default)")
     parser.add_argument("--schedule", default=None, choices=("cosine", "constant"), help="default: cosine")
+    parser.add_argument("--augment", action="store_true",
+                        help="perturb every training window anew in the log-mel domain (wmlib.data.mel_augment)")
+    parser.add_argument("--dropout", type=float, default=None, help="dropout of the transformer (default: 0)")
+    parser.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay (default: 0.01)")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the loss (faster steps after a one-off compile; see bench/README.md)")
     parser.add_argument("--run-dir", default=None,
@@ -142,11 +146,13 @@ def config_from_args(args: argparse.Namespace):
     """
     from wmlib.model.runs import DEFAULT_MODEL, MODELS, custom_run_config, run_config
 
-    training = {key: getattr(args, key) for key in ("steps", "seed", "batch_size", "seq_len", "lr", "schedule")
-                if getattr(args, key) is not None}
+    training = {key: getattr(args, key) for key in ("steps", "seed", "batch_size", "seq_len", "lr", "schedule",
+                                                    "weight_decay") if getattr(args, key) is not None}
+    if args.augment:
+        training["augment"] = {}
     if args.compile:
         training["compile"] = True
-    overrides = {key: getattr(args, key) for key in ("architecture", "dynamics", "objective")
+    overrides = {key: getattr(args, key) for key in ("architecture", "dynamics", "objective", "dropout")
                  if getattr(args, key) is not None}
     kind = {**MODELS[DEFAULT_MODEL], **overrides}
     derived = ("masked-autoencoder" if kind.get("architecture") == "masked_autoencoder"

@@ -100,7 +100,12 @@ def test_evaluation_windows_come_from_their_set_only(tiny_tokens):
         chosen = table.loc[np.unique(windows.utt_ids)]
         assert (chosen["split"] == split).all(), name
         for column, value in where.items():
-            assert (chosen[column] == value).all(), name
+            assert chosen[column].isin(value if isinstance(value, list) else [value]).all(), name
+    # the telephone prompts and the spoken words of the held-out speakers are separate sets
+    speech = {name: set(table.loc[np.unique(Windows.from_tokens(tiny_tokens, "heldout", 8, where=where).utt_ids),
+                                  "voice"]) for name, (_, where) in real_sound.EVALUATION_SETS.items()}
+    assert speech["real speech (held out)"] == {"ru_ivrvoice", "it_menardi"}
+    assert speech["real words (held out)"] == {"kt_ru", "kt_en"}
     with pytest.raises(AssertionError, match="where"):
         Windows.from_tokens(tiny_tokens, "test", 8, where={"domain": "nowhere"})
 

@@ -102,7 +102,7 @@ def test_mix_of_the_default_profile():
     profile = PROFILES["default"]
     generated = profile.seconds_speech + profile.seconds_music + profile.seconds_noise
     assert generated >= 3600 and profile.seconds_real_speech > 0 and profile.seconds_real_music > 0
-    shares = ((profile.seconds_speech, 0.45), (profile.seconds_music, 0.40), (profile.seconds_noise, 0.15))
+    shares = ((profile.seconds_speech, 0.38), (profile.seconds_music, 0.50), (profile.seconds_noise, 0.12))
     for seconds, share in shares:
         assert seconds / generated == pytest.approx(share, abs=0.02)
 
@@ -175,6 +175,35 @@ def test_missing_soundfont_names_the_package(monkeypatch, tmp_path):
     monkeypatch.setattr(music, "FLUIDR3", tmp_path / "nope.sf2")
     with pytest.raises(speech.MissingToolError, match="fluid-soundfont-gm"):
         music.new_synthesizer("fluidr3")
+
+
+def test_missing_musescore_soundfont_names_the_package(monkeypatch, tmp_path):
+    monkeypatch.setattr(music, "MUSESCORE", tmp_path / "nope.sf3")
+    with pytest.raises(speech.MissingToolError, match="musescore-general-soundfont-small"):
+        music.new_synthesizer("musescore")
+
+
+def test_musescore_instruments_play_their_labelled_notes():
+    """Exact labels stay exact: pYIN hears each note of a MuseScore melody at its labelled pitch."""
+    import librosa
+
+    from wmlib.data.profiles import INSTRUMENTS
+
+    synth, sfid = music.new_synthesizer("musescore")
+    try:
+        for name in ("viola_musescore", "choir_musescore"):
+            spec = INSTRUMENTS[name]
+            notes = music.make_melody(np.random.default_rng(3), spec["low"], spec["high"], 4.0)
+            audio = music.render(notes, spec["program"], synth, sfid)
+            f0, voiced, _ = librosa.pyin(audio, fmin=60, fmax=1200, sr=16000, frame_length=1024, hop_length=160)
+            times = np.arange(len(f0)) * 0.01
+            heard = []
+            for note in notes.itertuples():
+                inside = (times >= note.start_s + 0.05) & (times < note.end_s - 0.02) & voiced
+                heard.append(abs(librosa.hz_to_midi(np.nanmedian(f0[inside])) - note.pitch) < 0.5)
+            assert np.mean(heard) >= 0.9, (name, heard)
+    finally:
+        synth.delete()
 
 
 def test_missing_freepats_names_the_packages(monkeypatch, tmp_path):

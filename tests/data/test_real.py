@@ -108,3 +108,54 @@ def test_the_default_profile_holds_out_a_language_a_speaker_and_tracks():
     assert languages - trained, "a whole language is held out"
     assert any(REAL_SPEAKERS[s]["language"] in trained for s in held if s in REAL_SPEAKERS), "and a whole speaker"
     assert held & set(profile.real_tracks), "and whole tracks"
+
+
+KT_PROFILE = Profile("kt-test", seconds_speech=0, seconds_music=0, seconds_noise=0, voices=(), instruments=(),
+                     heldout_voices=(), heldout_instruments=(), seconds_real_speech=8, seconds_real_music=0,
+                     real_speakers=("kt_fr", "kt_lt"), real_tracks=(), heldout_real=("kt_lt",))
+
+
+@pytest.fixture
+def ktuberling(tmp_path):
+    """KTuberling's layout: one folder of word recordings per language, in Ogg Vorbis, Opus or 8 kHz WAV."""
+    sounds = tmp_path / "ktuberling" / "sounds"
+    (sounds / "fr").mkdir(parents=True)
+    (sounds / "lt").mkdir(parents=True)
+    for word in ("ballon", "chapeau", "fleur"):
+        sf.write(sounds / "fr" / f"{word}.wav", tone(1.0, 8000), 8000, subtype="PCM_16")
+    sf.write(sounds / "lt" / "kamuolys.ogg", np.stack([tone(1.2, 44100)] * 2, axis=1), 44100, format="OGG",
+             subtype="VORBIS")  # stereo
+    sf.write(sounds / "lt" / "skrybele.opus", tone(0.9, 48000, 250.0), 48000, format="OGG", subtype="OPUS")
+    sf.write(sounds / "lt" / "tyla.ogg", np.zeros(22050, np.float32), 22050, format="OGG", subtype="VORBIS")
+    return tmp_path
+
+
+def test_ktuberling_words_are_chained_with_language_labels(ktuberling, tmp_path):
+    out = tmp_path / "corpus"
+    utterances = real.generate(KT_PROFILE, out, seed=0, progress=False, root=ktuberling)["utterances"]
+    assert dict(zip(utterances["voice"], utterances["language"])) == {"kt_fr": "fr", "kt_lt": "lt"}
+    assert set(utterances["source"]) == {"speech"} and set(utterances["domain"]) == {"real"}
+    lt = utterances[utterances["voice"] == "kt_lt"].iloc[0]
+    assert sorted(lt["origin"].split(";")) == ["kamuolys.ogg", "skrybele.opus"], "the silent word is left out"
+    assert lt["duration_s"] == pytest.approx(1.2 + 0.9, abs=0.01)
+    for row in utterances.itertuples():
+        info = sf.info(out / row.path)
+        assert info.samplerate == 16000 and info.channels == 1
+    again = real.generate(KT_PROFILE, tmp_path / "again", seed=0, progress=False, root=ktuberling)["utterances"]
+    assert again["origin"].tolist() == utterances["origin"].tolist(), "seeded"
+
+
+def test_missing_ktuberling_names_its_package(tmp_path):
+    with pytest.raises(real.MissingPackageError, match="ktuberling-data"):
+        real.check_packages(KT_PROFILE, tmp_path)
+
+
+def test_the_default_profile_holds_out_spoken_words_of_a_held_out_language_and_of_english():
+    from wmlib.data.profiles import PROFILES, REAL_SPEAKERS
+
+    profile = PROFILES["default"]
+    words = [name for name in profile.real_speakers if name.startswith("kt_")]
+    held = [name for name in words if name in profile.heldout_real]
+    assert len(words) >= 10 and held
+    assert {REAL_SPEAKERS[name]["language"] for name in held} == {"ru", "en"}
+    assert "ru_ivrvoice" in profile.heldout_real, "Russian is held out whole: its words and its prompts"

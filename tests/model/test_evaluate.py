@@ -115,3 +115,45 @@ def test_findings_are_written_from_the_numbers():
     assert lines[0].startswith("1 token ahead, m beats copy last token (0.600 vs 0.400) and ties with linear AR")
     assert "loses to copy last token" in lines[1] and "beats linear AR" in lines[1]
     assert lines[2].startswith("The best baseline is ahead of m from 4 tokens ahead")
+
+
+def test_paired_difference_sees_what_overlapping_intervals_hide():
+    """Utterances differ a lot in difficulty, and method a beats b by a little on every one: the two intervals
+    overlap, but the paired difference excludes 0.  The reverse: no pairing to exploit (independent noise)."""
+    from wmlib.model.evaluate import bootstrap_ci, paired_difference
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(30), 20)
+    difficulty = np.repeat(rng.uniform(0.1, 0.9, 30), 20)
+    b = (rng.uniform(size=groups.size) < difficulty).astype(float)
+    a = np.maximum(b, rng.uniform(size=groups.size) < 0.08)  # a gets b's hits and a few more
+    low_a, high_a = bootstrap_ci(a, groups)
+    low_b, high_b = bootstrap_ci(b, groups)
+    assert low_a < high_b, "the unpaired intervals overlap"
+    result = paired_difference(a, b, groups)
+    assert result.low > 0 and result.verdict == "beats"
+    assert paired_difference(b, a, groups).verdict == "loses to"
+    # independent methods of equal skill: not distinguishable, and never called a tie
+    c = (rng.uniform(size=groups.size) < 0.5).astype(float)
+    d = (rng.uniform(size=groups.size) < 0.5).astype(float)
+    assert paired_difference(c, d, groups).verdict == "not distinguishable from"
+
+
+def test_paired_difference_matches_a_brute_force_resample():
+    from wmlib.model.evaluate import paired_difference
+
+    rng = np.random.default_rng(1)
+    groups = np.repeat(["u1", "u2", "u3", "u4", "u5", "u6"], [3, 5, 2, 4, 6, 1])
+    a, b = rng.uniform(size=groups.size), rng.uniform(size=groups.size)
+    result = paired_difference(a, b, groups, n_boot=400, seed=3)
+    # the same resamples, drawn by hand: utterances with replacement, every query of a drawn utterance kept
+    names = np.unique(groups)
+    picks = np.random.default_rng(3).integers(0, len(names), size=(400, len(names)))
+    brute = []
+    for pick in picks:
+        rows = np.concatenate([np.flatnonzero(groups == names[i]) for i in pick])
+        brute.append(a[rows].mean() - b[rows].mean())
+    assert result.difference == pytest.approx(a.mean() - b.mean())
+    assert (result.low, result.high) == pytest.approx(tuple(np.quantile(brute, [0.025, 0.975])))
+    with pytest.raises(AssertionError, match="one value per query"):
+        paired_difference(a, b[:-1], groups)

@@ -171,6 +171,31 @@ def test_shorter_run_extended_matches_uninterrupted_constant_schedule(tokens, tm
     assert (part / "model.safetensors").stat().st_mtime_ns == before
 
 
+def test_augmented_run_is_reproducible_and_resumes_bit_for_bit(tokens, tmp_path, monkeypatch):
+    """On-the-fly augmentation draws from (seed, step, rank): two runs, and a run interrupted and resumed, end with
+    the same weights; the augmentation changes the training (the weights differ from an unaugmented run)."""
+    config = tiny_config(augment={}, model_overrides={"dynamics": "transformer", "dropout": 0.1})
+    assert config.augment["snr_db"] == [0.0, 25.0]  # every setting written out in config.json
+    first = train(config, tmp_path / "first", progress=False, tokens=tokens)
+    second = train(config, tmp_path / "second", progress=False, tokens=tokens)
+    assert_same_weights(weights(first), weights(second))
+    original_batch = TokenWindows.batch
+
+    def interrupt_at_step_6(self, step, *args, **kwargs):
+        if step == 6:
+            raise KeyboardInterrupt
+        return original_batch(self, step, *args, **kwargs)
+
+    monkeypatch.setattr(TokenWindows, "batch", interrupt_at_step_6)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "resumed", progress=False, tokens=tokens)
+    monkeypatch.setattr(TokenWindows, "batch", original_batch)
+    resumed = train(config, tmp_path / "resumed", progress=False, tokens=tokens)
+    assert_same_weights(weights(first), weights(resumed))
+    plain = train(replace(config, augment=None), tmp_path / "plain", progress=False, tokens=tokens)
+    assert not torch.equal(next(iter(weights(first).values())), next(iter(weights(plain).values())))
+
+
 def test_stop_at_keeps_the_schedule_and_continues_to_the_same_weights(finished_run, tokens, tmp_path):
     """``stop_at``: a run of the full schedule stopped early (the book's second seed) has the full run's step-4
     weights, and continued without ``stop_at`` it ends with the full run's weights, bit for bit."""
@@ -347,6 +372,11 @@ def test_command_line_arguments():
     # one model option alone keeps the default model's other: --objective reconstruction is a transformer
     assert config_from_args(parser.parse_args(["--profile", "tiny", "--objective", "reconstruction"])) == run_config(
         "transformer-reconstruction", "tiny")
+    # the levers against memorising: augmentation, dropout, weight decay
+    regularised = config_from_args(parser.parse_args(["--profile", "tiny", "--model", "mine", "--augment",
+                                                      "--dropout", "0.1", "--weight-decay", "0.05"]))
+    assert regularised.augment is not None and regularised.weight_decay == 0.05
+    assert regularised.model_config().dropout == 0.1
 
 
 def test_named_models_take_the_books_settings():

@@ -1,7 +1,8 @@
 """Does the world model hold up on real recordings?  Retrieval, source transfer and probes on held-out real sound.
 
-The evaluation sets (:data:`EVALUATION_SETS`) are recordings no model trained on: real speech of a held-out
-language (Russian) and a held-out speaker (Menardi, Italian), two held-out music tracks, and — for comparison —
+The evaluation sets (:data:`EVALUATION_SETS`) are recordings no model trained on: real telephone speech of a
+held-out language (Russian) and a held-out speaker (Menardi, Italian), real spoken words of the same held-out
+language and of a held-out English reader (KTuberling), two held-out music tracks, and — for comparison —
 the test split of the clean generated corpus.  Every model is compared with the same baselines on the same
 queries: copy-last-token, a linear autoregression fit on the same training mixture, and the architecture at
 random initialisation.
@@ -18,10 +19,14 @@ import numpy as np
 import pandas as pd
 
 from wmlib.data.features import TokenSet
+from wmlib.data.profiles import ASTERISK_SPEAKERS, REAL_SPEAKERS
 
-#: name -> (split, label filter) of the retrieval sets
+#: name -> (split, label filter) of the retrieval sets: the held-out telephone prompts (Asterisk), the held-out
+#: spoken words (KTuberling: wideband, a word a second), the held-out music tracks, the generated test split
 EVALUATION_SETS = {
-    "real speech (held out)": ("heldout", {"domain": "real", "source": "speech"}),
+    "real speech (held out)": ("heldout", {"domain": "real", "source": "speech", "voice": list(ASTERISK_SPEAKERS)}),
+    "real words (held out)": ("heldout", {"domain": "real", "source": "speech",
+                                          "voice": [name for name in REAL_SPEAKERS if name.startswith("kt_")]}),
     "real music (held out)": ("heldout", {"domain": "real", "source": "music"}),
     "generated (test)": ("test", {"domain": "generated"}),
 }
@@ -42,7 +47,7 @@ def ablation_runs(profile: str | None = None) -> dict:
 
 def real_retrieval(profile: str | None, models: dict, horizons=(1,), length: int = 64, train_windows: int = 600,
                    n_boot: int = 1000, seed: int = 0, sets=None, max_windows: int | None = None,
-                   tokens: TokenSet | None = None) -> pd.DataFrame:
+                   tokens: TokenSet | None = None, hits: dict | None = None) -> pd.DataFrame:
     """Next-token retrieval (:func:`wmlib.model.evaluate.retrieval_table`) on every set of :data:`EVALUATION_SETS`.
 
     Args:
@@ -51,6 +56,8 @@ def real_retrieval(profile: str | None, models: dict, horizons=(1,), length: int
             autoregression is fit on.
         max_windows: at most this many windows per set (a seeded subset; default: all).
         tokens: the profile's tokens, if already loaded (default: :func:`wmlib.data.features.load_tokens`).
+        hits: a dict to fill with ``(set, method, horizon) -> (top-1 hits, utterance of each query)``, for
+            :func:`wmlib.model.evaluate.paired_difference`.
 
     Returns:
         The retrieval table with a ``set`` column; baselines and models answer the same queries within a set.
@@ -65,7 +72,10 @@ def real_retrieval(profile: str | None, models: dict, horizons=(1,), length: int
     tables = []
     for name, (split, where) in (sets or EVALUATION_SETS).items():
         test = Windows.from_tokens(tokens, split, length, where=where, max_windows=max_windows, seed=seed)
-        tables.append(retrieval_table(test, methods, horizons, n_boot=n_boot, seed=seed).assign(set=name))
+        found = {}
+        tables.append(retrieval_table(test, methods, horizons, n_boot=n_boot, seed=seed, hits=found).assign(set=name))
+        if hits is not None:
+            hits.update({(name, *key): value for key, value in found.items()})
     return pd.concat(tables, ignore_index=True)
 
 

@@ -1,9 +1,10 @@
 """Music: monophonic melodies with exact note labels, rendered through General MIDI soundfonts.
 
 Melodies are seeded random walks on a scale inside each instrument's natural range; the labels are the MIDI notes
-themselves (pitch, onset, offset, velocity), so pitch is exact rather than estimated.  Three sample sets give
-timbre variety: ``TimGM6mb.sf2`` (inside pretty_midi's wheel) and Debian's ``FluidR3_GM.sf2``, played by
-FluidSynth, and Debian's ``freepats`` (recordings of real instruments), played by TiMidity.
+themselves (pitch, onset, offset, velocity), so pitch is exact rather than estimated.  Four sample sets give
+timbre variety: ``TimGM6mb.sf2`` (inside pretty_midi's wheel), Debian's ``FluidR3_GM.sf2`` and MuseScore's
+``MuseScore_General_Lite.sf3``, played by FluidSynth, and Debian's ``freepats`` (recordings of real instruments),
+played by TiMidity.
 
 Used by :func:`wmlib.data.corpus.build_corpus`; chapter 1 plays and plots what it makes.
 """
@@ -25,6 +26,7 @@ from .speech import MissingToolError
 RECIPE_VERSION = "music-3"
 FLUIDR3 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 FREEPATS = Path("/etc/timidity/freepats.cfg")  # Debian's freepats: sampled instruments, played by TiMidity
+MUSESCORE = Path("/usr/share/sounds/sf3/MuseScore_General_Lite.sf3")  # Ogg-compressed samples (sf3)
 SCALES = {"major": [0, 2, 4, 5, 7, 9, 11], "minor": [0, 2, 3, 5, 7, 8, 10], "pentatonic": [0, 2, 4, 7, 9]}
 NOTE_SECONDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 TAIL_SECONDS = 0.6  # release and reverb after the last note-off, kept in the file
@@ -32,7 +34,7 @@ MELODY_SECONDS = (5.0, 9.0)
 
 
 def soundfont_path(name: str) -> Path:
-    """Path of a soundfont by short name (``timgm``, ``fluidr3`` or ``freepats``, the last a TiMidity
+    """Path of a soundfont by short name (``timgm``, ``fluidr3``, ``musescore`` or ``freepats``, the last a TiMidity
     configuration); clear error if it is not installed."""
     if name == "timgm":
         import pretty_midi
@@ -45,12 +47,17 @@ def soundfont_path(name: str) -> Path:
         if not FLUIDR3.exists():
             raise MissingToolError(f"{FLUIDR3} is missing: `apt-get install fluid-soundfont-gm` (or `make setup`)")
         return FLUIDR3
+    if name == "musescore":
+        if not MUSESCORE.exists():
+            raise MissingToolError(f"{MUSESCORE} is missing: `apt-get install musescore-general-soundfont-small` "
+                                   "(or `make setup`)")
+        return MUSESCORE
     if name == "freepats":
         if not FREEPATS.exists() or shutil.which("timidity") is None:
             raise MissingToolError(f"TiMidity with the freepats samples is missing ({FREEPATS}): "
                                    "`apt-get install timidity freepats` (or `make setup`)")
         return FREEPATS
-    raise ValueError(f"unknown soundfont {name!r}; known: timgm, fluidr3, freepats")
+    raise ValueError(f"unknown soundfont {name!r}; known: timgm, fluidr3, musescore, freepats")
 
 
 def new_synthesizer(soundfont: str):

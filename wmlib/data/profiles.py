@@ -46,6 +46,16 @@ REAL_SPEAKERS: dict[str, dict] = {
                     "language": "ru", "sex": "female",
                     "transcripts": "doc/asterisk-core-sounds-ru/core-sounds-ru.txt.gz"},
 }
+# KTuberling's spoken words (Debian `ktuberling-data`): real people reading single words (~1 s each; the file
+# name is the word) in many languages, wideband (22-48 kHz Ogg Vorbis or Opus; French at 8 kHz), chained like the
+# Asterisk prompts.  One folder per language; the package does not say who recorded which, so the voice label is
+# the language's folder (one recorded voice per language, as far as listening tells).  Only the 13 languages with
+# more than 50 s of words are used.
+KTUBERLING_LANGUAGES = ("lt", "da", "fr", "nn", "ca", "uk", "ru", "el", "en", "gl", "wa", "sl", "de")
+REAL_SPEAKERS |= {f"kt_{language}": {"package": "ktuberling-data", "folder": f"ktuberling/sounds/{language}",
+                                    "format": ("ogg", "opus", "wav"), "language": language, "sex": None}
+                  for language in KTUBERLING_LANGUAGES}
+ASTERISK_SPEAKERS = tuple(name for name in REAL_SPEAKERS if not name.startswith("kt_"))
 # Real recorded music: the five tracks of Asterisk's music on hold (8 kHz), by file name under
 # /usr/share/asterisk/moh.
 REAL_TRACKS: dict[str, dict] = {
@@ -84,6 +94,18 @@ INSTRUMENTS: dict[str, dict] = {
     "bassoon_freepats": {"soundfont": "freepats", "program": 70, "low": 36, "high": 65},
     "tuba_freepats": {"soundfont": "freepats", "program": 58, "low": 30, "high": 55},
     "harp_freepats": {"soundfont": "freepats", "program": 46, "low": 48, "high": 84},
+    # MuseScore's General MIDI soundfont (Debian `musescore-general-soundfont-small`): ten more timbres, among them
+    # an organ, a choir and an accordion (pYIN agreed with the labels on every note of a test melody of each).
+    "piano_musescore": {"soundfont": "musescore", "program": 0, "low": 48, "high": 84},
+    "electric_piano_musescore": {"soundfont": "musescore", "program": 4, "low": 48, "high": 84},
+    "organ_musescore": {"soundfont": "musescore", "program": 19, "low": 48, "high": 84},
+    "accordion_musescore": {"soundfont": "musescore", "program": 21, "low": 55, "high": 84},
+    "steel_guitar_musescore": {"soundfont": "musescore", "program": 25, "low": 45, "high": 76},
+    "viola_musescore": {"soundfont": "musescore", "program": 41, "low": 48, "high": 79},
+    "choir_musescore": {"soundfont": "musescore", "program": 52, "low": 48, "high": 79},
+    "horn_musescore": {"soundfont": "musescore", "program": 60, "low": 41, "high": 72},
+    "tenor_sax_musescore": {"soundfont": "musescore", "program": 66, "low": 49, "high": 80},
+    "recorder_musescore": {"soundfont": "musescore", "program": 74, "low": 60, "high": 93},
 }
 
 NOISE_KINDS = ("white", "pink", "brown", "blue", "filtered_bursts", "impulses")
@@ -100,9 +122,10 @@ class Profile:
         heldout_voices / heldout_instruments: subsets never put in train/valid/test; their split is ``heldout``.
         seconds_real_speech / seconds_real_music: real recordings (Debian's Asterisk prompts and music on hold),
             shared equally among ``real_speakers`` / ``real_tracks``.
-        heldout_real: real speakers and tracks never trained on: by default a whole language (Russian: its only
-            speaker), a whole speaker of a trained language (Italian, Menardi) and two whole tracks (one by an
-            artist heard in training, one by an artist never heard).
+        heldout_real: real speakers and tracks never trained on: by default a whole language (Russian: its
+            Asterisk speaker and its KTuberling words), a whole speaker of a trained language (Italian, Menardi; and
+            KTuberling's English reader, a real voice of the generated speech's language) and two whole tracks (one
+            by an artist heard in training, one by an artist never heard).
         randomized_fraction: the share of generated train/valid/test utterances that also get a randomized copy
             (domain randomization, :mod:`wmlib.data.augment`); the copy keeps its clean source's split and labels.
         seed: the one seed every random choice of the corpus derives from.
@@ -116,12 +139,13 @@ class Profile:
     voices: tuple[str, ...] = tuple(VOICES)
     instruments: tuple[str, ...] = tuple(INSTRUMENTS)
     heldout_voices: tuple[str, ...] = ("ked", "ked_high")
-    heldout_instruments: tuple[str, ...] = ("vibraphone_fluidr3", "cello_timgm", "oboe_fluidr3", "harp_freepats")
+    heldout_instruments: tuple[str, ...] = ("vibraphone_fluidr3", "cello_timgm", "oboe_fluidr3", "harp_freepats",
+                                            "horn_musescore")
     seconds_real_speech: float = 0.0
     seconds_real_music: float = 0.0
     real_speakers: tuple[str, ...] = tuple(REAL_SPEAKERS)
     real_tracks: tuple[str, ...] = tuple(REAL_TRACKS)
-    heldout_real: tuple[str, ...] = ("ru_ivrvoice", "it_menardi", "the_simplicity", "system")
+    heldout_real: tuple[str, ...] = ("ru_ivrvoice", "it_menardi", "the_simplicity", "system", "kt_ru", "kt_en")
     randomized_fraction: float = 0.5
     seed: int = 0
     valid_fraction: float = 0.1
@@ -154,16 +178,17 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    # Seconds to build; every voice, instrument and noise kind appears at least once.
-    "tiny": Profile("tiny", seconds_speech=60, seconds_music=60, seconds_noise=20, seconds_real_speech=50,
+    # Seconds to build; every voice, instrument, noise kind, real speaker and track appears at least once.
+    "tiny": Profile("tiny", seconds_speech=60, seconds_music=90, seconds_noise=20, seconds_real_speech=140,
                     seconds_real_music=40),
-    # The book: 64 minutes generated (45% speech / 40% music / 15% noise), half of it again randomized, and
-    # 26 minutes of real recordings.
-    "default": Profile("default", seconds_speech=1740, seconds_music=1540, seconds_noise=580,
-                       seconds_real_speech=840, seconds_real_music=720),
-    # GPU scale: about 10 hours generated, every real recording Debian ships of the named packages (~3 h).
+    # The book: 77 minutes generated (speech 29, music 38, noise 10), half of it again randomized, and 59 minutes
+    # of real recordings: 14 of telephone prompts (2 minutes a speaker), 33 of spoken words (up to 2 minutes a
+    # language), 12 of music.
+    "default": Profile("default", seconds_speech=1740, seconds_music=2310, seconds_noise=580,
+                       seconds_real_speech=2400, seconds_real_music=720),
+    # GPU scale: about 10 hours generated, every real recording Debian ships of the named packages (~3.5 h).
     "large": Profile("large", seconds_speech=16200, seconds_music=14400, seconds_noise=5400,
-                     seconds_real_speech=12000, seconds_real_music=1080),
+                     seconds_real_speech=34_000, seconds_real_music=1080),
 }
 
 

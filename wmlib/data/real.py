@@ -8,6 +8,8 @@ bring real sound into the corpus (the book command installs them like the other 
   one speaker are chained, in a seeded order, into utterances of about :data:`UTTERANCE_SECONDS`; every prompt file
   belongs to exactly one utterance (splits are by file).  ``text`` joins the prompts' transcripts where the package
   ships them (Italian ``it_carlo``, Russian).
+- speech: KTuberling's spoken words (``ktuberling-data``), real people reading single words in thirteen
+  languages, mostly wideband; chained like the prompts, the voice label is the language's folder (``kt_fr``, ...).
 - music: Asterisk's music on hold, five real recorded tracks at 8 kHz (:data:`wmlib.data.profiles.REAL_TRACKS`),
   cut into segments of :data:`SEGMENT_SECONDS` spread evenly over each track.
 
@@ -33,7 +35,7 @@ from .audio import SAMPLE_RATE, write_wav
 from .profiles import REAL_SPEAKERS, REAL_TRACKS, Profile
 from .speech import MissingToolError
 
-RECIPE_VERSION = "real-1"
+RECIPE_VERSION = "real-2"
 UTTERANCE_SECONDS = 12.0  # chained prompts per utterance (the model trains on 2.56 s windows inside one)
 SEGMENT_SECONDS = 15.0  # music segments
 # Prompt files that are not speech: beeps, tones and digital silence.
@@ -57,6 +59,13 @@ def packages(profile: Profile | None = None) -> list[str]:
     return sorted({REAL_SPEAKERS[s]["package"] for s in speakers} | {REAL_TRACKS[t]["package"] for t in tracks})
 
 
+def speaker_folder(name: str, root: Path | None = None) -> Path:
+    """Where one real speaker's files are: ``asterisk/sounds/<files>`` or the speaker's ``folder`` under the share."""
+    speaker = REAL_SPEAKERS[name]
+    relative = speaker.get("folder") or f"asterisk/sounds/{speaker['files']}"
+    return (root or debian_share()) / relative
+
+
 def speaker_files(name: str, root: Path | None = None) -> list[Path]:
     """The prompt files of one real speaker, sorted by path, beeps, tones and silence left out.
 
@@ -64,12 +73,14 @@ def speaker_files(name: str, root: Path | None = None) -> list[Path]:
         MissingPackageError: the speaker's package is not installed (no files where it installs them).
     """
     speaker = REAL_SPEAKERS[name]
-    folder = (root or debian_share()) / "asterisk" / "sounds" / speaker["files"]
-    files = sorted(path for path in folder.rglob(f"*.{speaker['format']}")
+    folder = speaker_folder(name, root)
+    formats = (speaker["format"],) if isinstance(speaker["format"], str) else tuple(speaker["format"])
+    files = sorted(path for extension in formats for path in folder.rglob(f"*.{extension}")
                    if not NOT_SPEECH.search(path.relative_to(folder).as_posix()))
     if not files:
+        kinds = "/".join(f".{extension}" for extension in formats)
         raise MissingPackageError(
-            f"real speaker {name!r}: no .{speaker['format']} files under {folder}; install the Debian package "
+            f"real speaker {name!r}: no {kinds} files under {folder}; install the Debian package "
             f"`{speaker['package']}` (`apt-get install {speaker['package']}`, or `make setup`)")
     return files
 
@@ -145,7 +156,7 @@ def _speech(profile: Profile, out: Path, seed: int, root: Path | None, bar) -> l
         share = root or debian_share()
         texts = read_transcripts(share / speaker["transcripts"] if "transcripts" in speaker else None)
         order = np.random.default_rng([seed, index]).permutation(len(files))
-        folder = share / "asterisk" / "sounds" / speaker["files"]
+        folder = speaker_folder(name, root)
         spoken, pieces, names, prompts = 0.0, [], [], []
         for file_index in order:
             if spoken >= quota:

@@ -108,16 +108,59 @@ def ranks(predictions: np.ndarray, pool: np.ndarray, targets: np.ndarray, distra
     return out
 
 
+def _group_resamples(groups: np.ndarray, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(group_index, picks)``: each value's group, and ``n_boot`` resamples of the groups with replacement."""
+    rng = np.random.default_rng(seed)
+    names, group_index = np.unique(groups, return_inverse=True)
+    return group_index, rng.integers(0, len(names), size=(n_boot, len(names)))
+
+
 def bootstrap_ci(hits: np.ndarray, groups: np.ndarray, n_boot: int = 1000, seed: int = 0,
                  level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap CI of the mean of ``hits``, resampling whole groups (utterances)."""
-    rng = np.random.default_rng(seed)
-    names, group_index = np.unique(groups, return_inverse=True)
+    group_index, picks = _group_resamples(groups, n_boot, seed)
     sums = np.bincount(group_index, weights=hits.astype(float))
     counts = np.bincount(group_index)
-    picks = rng.integers(0, len(names), size=(n_boot, len(names)))
     means = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
     return tuple(np.quantile(means, [(1 - level) / 2, (1 + level) / 2]))
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """``mean(a) - mean(b)`` over the same units, its percentile interval and what it says."""
+
+    difference: float
+    low: float
+    high: float
+
+    @property
+    def verdict(self) -> str:
+        """``"beats"`` / ``"loses to"`` when the interval excludes 0, else ``"not distinguishable from"``."""
+        return "beats" if self.low > 0 else "loses to" if self.high < 0 else "not distinguishable from"
+
+    def __str__(self) -> str:
+        return f"{self.difference:+.3f} [{self.low:+.3f}, {self.high:+.3f}]"
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray, groups: np.ndarray, n_boot: int = 1000, seed: int = 0,
+                      level: float = 0.95) -> PairedDifference:
+    """The difference of two methods' means on the same queries, with a bootstrap interval that resamples whole
+    groups (utterances) once for both, so what the two share cancels.  Deciding by whether two separate intervals
+    overlap ignores that pairing (and is wrong in both directions).
+
+    Args:
+        a, b: one value per query (hits, errors), the same queries in the same order.
+        groups: the unit each query belongs to (its utterance).
+    """
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    assert a.shape == b.shape == np.shape(groups), (
+        f"a, b and groups must hold one value per query each, got {a.shape}, {b.shape}, {np.shape(groups)}")
+    group_index, picks = _group_resamples(groups, n_boot, seed)
+    sums = np.bincount(group_index, weights=a - b)
+    counts = np.bincount(group_index)
+    differences = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
+    low, high = np.quantile(differences, [(1 - level) / 2, (1 + level) / 2])
+    return PairedDifference(float(a.mean() - b.mean()), float(low), float(high))
 
 
 def flatten_tokens(mel: np.ndarray) -> np.ndarray:
@@ -233,7 +276,7 @@ class ModelPredictor:
 
 
 def retrieval_table(test: Windows, methods: dict, horizons=(1, 2, 4, 8), first: int = 3, seed: int = 0,
-                    n_boot: int = 1000, stride_ahead: int = 4) -> pd.DataFrame:
+                    n_boot: int = 1000, stride_ahead: int = 4, hits: dict | None = None) -> pd.DataFrame:
     """Top-1 / top-5 retrieval and mel error, with 95% bootstrap CIs, for every method and horizon on the same
     queries and distractors.
 
@@ -245,6 +288,8 @@ def retrieval_table(test: Windows, methods: dict, horizons=(1, 2, 4, 8), first: 
         stride_ahead: beyond horizon 1, only every ``stride_ahead``-th context end is queried.  Open-loop
             imagination costs ``horizon`` model runs per query, and neighbouring queries of one window say much the
             same; the confidence intervals (over utterances) account for the smaller number.
+        hits: a dict to fill with ``(method, horizon) -> (top-1 hits, utterance of each query)``, the same queries in
+            the same order for every method, for :func:`paired_difference`.
 
     Returns:
         One row per (method, horizon): ``top1, top1_low, top1_high, top5, …, mel_rmse_db, mel_rmse_db_low,
@@ -266,10 +311,12 @@ def retrieval_table(test: Windows, methods: dict, horizons=(1, 2, 4, 8), first: 
             pool = pools[name]
             rank = ranks(queries, pool.reshape(-1, pool.shape[-1]), targets, distractors, method.similarity)
             row = {"method": name, "horizon": horizon, "queries": len(rank)}
+            if hits is not None:
+                hits[name, horizon] = (rank < 1, groups)
             for k in (1, 5):
-                hits = rank < k
-                low, high = bootstrap_ci(hits, groups, n_boot=n_boot, seed=seed)
-                row |= {f"top{k}": hits.mean(), f"top{k}_low": low, f"top{k}_high": high}
+                found = rank < k
+                low, high = bootstrap_ci(found, groups, n_boot=n_boot, seed=seed)
+                row |= {f"top{k}": found.mean(), f"top{k}_low": low, f"top{k}_high": high}
             squared = ((method.predict_mel(test, horizon, positions) - truth) ** 2).mean(axis=(-2, -1)).ravel()
             low, high = bootstrap_ci(squared, groups, n_boot=n_boot, seed=seed)
             row |= {"mel_rmse_db": np.sqrt(squared.mean()), "mel_rmse_db_low": np.sqrt(low),

@@ -92,6 +92,8 @@ class TrainConfig:
             cost of compiling (on the 2-core CPU here, about a minute, cold); the RSSM's time loop stays eager.
             Random numbers are drawn as in eager mode, so a seed gives the same run either way up to rounding.
         amp: ``"auto"`` (bf16 autocast on CUDA, none on the CPU), ``"bf16"`` or ``"off"``.
+        augment: log-mel augmentation drawn anew for every window of every step
+            (:class:`wmlib.data.mel_augment.MelAugmentConfig` fields; ``{}``: its defaults; ``None``: off).
     """
 
     profile: str = "default"
@@ -116,6 +118,7 @@ class TrainConfig:
     log_every: int = 10
     compile: bool = False
     amp: str = "auto"
+    augment: dict | None = None
 
     def __post_init__(self):
         assert self.schedule in ("cosine", "constant"), (
@@ -129,6 +132,10 @@ class TrainConfig:
         assert self.name and "/" not in self.name, f"name must be a non-empty folder name, got {self.name!r}"
         self.keep_checkpoints_at = tuple(sorted({int(s) for s in self.keep_checkpoints_at}))
         self.domains = tuple(self.domains)
+        if self.augment is not None:
+            from wmlib.data.mel_augment import augment_from_dict
+
+            self.augment = augment_from_dict(self.augment).config.to_dict()  # checked, and every field written out
         assert self.domains and set(self.domains) <= {"generated", "randomized", "real"}, (
             f"domains must be among generated, randomized, real; got {self.domains!r}")
 
@@ -262,6 +269,17 @@ def _step_seed(seed: int, step: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, step, rank, 0x5EED]).generate_state(1, np.uint64)[0])
 
 
+def _augment_batch(augment, windows: TokenWindows, batch: torch.Tensor, seed: int, step: int,
+                   rank: int) -> torch.Tensor:
+    """``batch`` freshly perturbed, every draw (the windows mixed in too) from a generator seeded by
+    ``(seed, step, rank)``: a resumed run perturbs exactly as the uninterrupted one."""
+    from wmlib.data.mel_augment import augmentation_seed
+
+    generator = torch.Generator().manual_seed(augmentation_seed(seed, step, rank))
+    others = windows.windows(torch.randint(0, len(windows), (len(batch),), generator=generator))  # (B, T, M, F)
+    return augment(batch, others, generator)
+
+
 def _distributed() -> tuple[int, int, int]:
     """``(rank, local_rank, world_size)`` from torchrun's environment; ``(0, 0, 1)`` when not launched by it."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -358,6 +376,12 @@ def train(config: TrainConfig, run_dir: str | os.PathLike | None = None, progres
             prepare_for_compile()  # the RSSM's loop eager; eager's random numbers (the RSSM's and the MAE's sampling)
             step_module = torch.compile(step_module)
         windows.to(device)
+        augment = None
+        if config.augment is not None:
+            from wmlib.data.mel_augment import augment_from_dict
+
+            features = tokens.config
+            augment = augment_from_dict(config.augment, features.sample_rate, features.fmin, features.fmax).train()
 
         bar = tqdm(total=last, initial=step, desc=f"train {config.name}", unit="step",
                    disable=not (progress and is_writer), dynamic_ncols=True)
@@ -370,6 +394,8 @@ def train(config: TrainConfig, run_dir: str | os.PathLike | None = None, progres
                 group["lr"] = lr
             torch.manual_seed(_step_seed(config.seed, step, rank))  # the model's sampling noise for this step
             batch = windows.batch(step, config.batch_size, config.seed, rank, world_size)  # (B / world, T, M, F)
+            if augment is not None:
+                batch = _augment_batch(augment, windows, batch, config.seed, step, rank)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss, metrics = step_module(batch)
             optimizer.zero_grad(set_to_none=True)
