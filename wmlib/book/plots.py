@@ -318,6 +318,43 @@ def along_training_figure(table: pd.DataFrame, metric: str = "top1", title: str 
     return figure
 
 
+def recipe_curve_figure(table: pd.DataFrame, horizon: int = 1, metric: str = "top1", title: str = ""):
+    """Held-out top-1 along training, one panel per evaluation set and one line per recipe (the ``recipe`` and
+    ``step`` columns of :func:`wmlib.analysis.learning_curve.learning_curve`), with 95% CIs; a recipe's finished
+    shorter schedule as a hollow marker, the baselines as dotted lines.  Used by the chapter "Real sound"."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    rows = table[table["horizon"] == horizon]
+    sets = list(dict.fromkeys(rows["set"]))
+    figure = make_subplots(rows=1, cols=len(sets), subplot_titles=sets, horizontal_spacing=0.05)
+    curves = [recipe for recipe in dict.fromkeys(rows.loc[rows["step"].notna(), "recipe"]) if "(finished" not in recipe]
+    for column, set_name in enumerate(sets, start=1):
+        part = rows[rows["set"] == set_name]
+        for index, recipe in enumerate(curves):
+            colour = METHOD_COLOURS[index % len(METHOD_COLOURS)]
+            for finished, marker in ((False, "circle"), (True, "circle-open")):
+                name = recipe if not finished else f"{recipe} (finished"
+                line = part[part["recipe"].str.startswith(name) if finished else part["recipe"] == name]
+                line = line.sort_values("step")
+                if line.empty:
+                    continue
+                figure.add_trace(go.Scatter(
+                    x=line["step"].astype(float), y=line[metric], mode="markers" if finished else "lines+markers",
+                    marker=dict(symbol=marker, size=10 if finished else 7, color=colour), line=dict(color=colour),
+                    name=recipe + (" (finished schedule)" if finished else ""), legendgroup=recipe + str(finished),
+                    showlegend=column == 1, error_y=dict(type="data", symmetric=False, thickness=1,
+                                                         array=line[f"{metric}_high"] - line[metric],
+                                                         arrayminus=line[metric] - line[f"{metric}_low"])), 1, column)
+        for dash, row in zip(("dot", "dash"), part[part["step"].isna()].itertuples()):
+            figure.add_hline(y=getattr(row, metric), line_dash=dash, line_color="grey", row=1, col=column,
+                             annotation_text=row.method, annotation_position="bottom right", annotation_font_size=10)
+    figure.update_xaxes(type="log", title_text="training step")
+    figure.update_yaxes(title_text=f"{metric} of 256", col=1)
+    figure.update_layout(title=title, height=460, legend=dict(orientation="h", y=-0.25))
+    return figure
+
+
 def similarity_figure(similarity: np.ndarray, title: str = ""):
     """``(T, T)`` cosine similarities of predictions (rows) and targets (columns) within one window."""
     import plotly.graph_objects as go
