@@ -87,7 +87,8 @@ def recording_sets(corpus) -> dict:
             for source, voice in held[["source", "voice"]].drop_duplicates().itertuples(index=False)}
 
 
-def retrieval_along_training(profile: str | None, run_dir, sets=("real speech (held out)", "real music (held out)"),
+def retrieval_along_training(profile: str | None, run_dir, sets=("real speech (held out)", "real words (held out)",
+                                                                "real music (held out)"),
                              max_windows: int | None = None, seed: int = 0, min_step: int = 1,
                              tokens: TokenSet | None = None) -> pd.DataFrame:
     """Horizon-1 retrieval of every kept checkpoint of a run from ``min_step`` on, on the chosen sets of
