@@ -11,11 +11,15 @@ Used by ``bench/data_curve.py`` and the chapter "Training and prediction".
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from wmlib.model.evaluate import paired_difference
 
 BASELINES = ("copy last token", "linear AR (4 tokens)")
+#: where ``bench/data_curve.py`` writes its tables by default (committed: the book shows the last measurement)
+BENCH_RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
 
 
 def checkpoint_label(recipe: str, step: int) -> str:
@@ -87,3 +91,35 @@ def curve_pivot(table: pd.DataFrame, metric: str = "top1") -> pd.DataFrame:
                         row=list(table["method"]))
     pivot = text.pivot(index="row", columns="column", values="result")
     return pivot.loc[list(dict.fromkeys(text["row"])), list(dict.fromkeys(text["column"]))]
+
+
+def measured_curve(folder: str | Path = BENCH_RESULTS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The curve and paired differences ``bench/data_curve.py`` last wrote (``data_curve.csv``,
+    ``data_curve_differences.csv``): 8,000-step runs cost hours on a 2-core CPU, more than a book build may spend,
+    so the book shows this measurement and says so.
+
+    Raises:
+        FileNotFoundError: naming the command that measures it.
+    """
+    folder = Path(folder)
+    paths = folder / "data_curve.csv", folder / "data_curve_differences.csv"
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: measure it with `.venv/bin/python bench/data_curve.py`")
+    table = pd.read_csv(paths[0])
+    table["step"] = table["step"].astype("Int64")
+    return table, pd.read_csv(paths[1])
+
+
+def curve_findings(differences: pd.DataFrame, recipes, horizon: int = 1) -> list[str]:
+    """One sentence per recipe and set: does the end of its long schedule beat its finished short run?"""
+    lines = []
+    rows = differences[differences["horizon"] == horizon]
+    for recipe in recipes:
+        longer = rows[rows["method"].str.startswith(f"{recipe} @ ") & rows["other"].str.startswith(
+            f"{recipe} (finished")]
+        for row in longer.itertuples():
+            lines.append(f"{recipe}, {row.set}: {row.method.split(' @ ')[1]} steps {row.verdict} the finished "
+                         f"{row.other.split(' @ ')[1]}-step schedule (top-1 difference {row.difference:+.3f} "
+                         f"[{row.low:+.3f}, {row.high:+.3f}]).")
+    return lines
