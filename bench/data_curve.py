@@ -12,10 +12,11 @@ resumable and a finished run is found, not retrained (``<data>/default/runs/curv
 Then every checkpoint is scored on the *current* default corpus's evaluation sets (real telephone speech, real
 spoken words and real music held out of training, the generated test split), top-1 of 256 at horizons 1 and 2,
 with the same queries for every checkpoint and baseline, and compared by paired differences over utterances:
-each recipe's last checkpoint against its first and against the finished short run, and each against the
-baselines.  Prints the curve (recipe × step × set), the training loss at each kept step (on the recipe's own,
-perhaps perturbed, windows: comparable along one curve, not across recipes) and the paired verdicts; writes them
-as CSV under ``--out``.  Numbers only; nothing here passes or fails.
+each recipe's last checkpoint against its first and against the finished short run, each against the
+baselines, and every recipe against the first recipe's finished short run.  Prints the curve (recipe × step ×
+set), the training loss at each kept step (on the recipe's own, perhaps perturbed, windows: comparable along one
+curve, not across recipes) and the paired verdicts; writes them as CSV under ``--out``.  Numbers only; nothing
+here passes or fails.
 """
 from __future__ import annotations
 
@@ -84,7 +85,8 @@ def main() -> None:
     parser.add_argument("--profile", default="default", help="training settings and evaluation sets (default)")
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--steps", type=int, default=8000)
-    parser.add_argument("--keep", nargs="+", type=int, default=[1300, 2600, 4000])
+    parser.add_argument("--keep", nargs="*", type=int, default=[1300, 2600, 4000],
+                        help="steps of the long schedule whose checkpoints are scored (its last step always is)")
     parser.add_argument("--finished", nargs="*", type=int, default=[1300],
                         help="complete shorter schedules to train and compare with")
     parser.add_argument("--max-windows", type=int, default=400)
@@ -135,6 +137,13 @@ def main() -> None:
                 pairs += [(short, baseline) for baseline in BASELINES]
             if kept:
                 pairs += [(checkpoint_label(recipe, kept[-1]), baseline) for baseline in BASELINES]
+        # every recipe against the first one's finished short schedule (the book's model before this work)
+        reference = [checkpoint_label(f"{args.recipes[0]} (finished {steps})", steps) for steps in args.finished[:1]]
+        for recipe in args.recipes[1:]:
+            kept = sorted(step for name, step in checkpoints if name == recipe)
+            mine = [checkpoint_label(f"{recipe} (finished {steps})", steps) for steps in args.finished[:1]]
+            pairs += [(method, other) for method in mine + [checkpoint_label(recipe, step) for step in kept[-1:]]
+                      for other in reference]
         differences = curve_differences(hits, pairs)
         print("\n" + differences.to_string(index=False, float_format=lambda x: f"{x:+.3f}"))
     out = Path(args.out)
