@@ -42,12 +42,14 @@ BEFORE = dataclasses.replace(
     real_speakers=ASTERISK_SPEAKERS, heldout_real=("ru_ivrvoice", "it_menardi", "the_simplicity", "system"))
 
 #: recipe -> (corpus: ``BEFORE`` or None for the profile's own, TrainConfig changes, ModelConfig changes).
-#: "regularised": log-mel augmentation on the fly (wmlib.data.mel_augment, its defaults) and dropout 0.1.
+#: "regularised": log-mel augmentation on the fly (wmlib.data.mel_augment, its defaults) and dropout 0.1, the
+#: book's ``wmlib.model.runs.REGULARISATION``; the other recipes turn both off.
+PLAIN, REGULARISED = ({"augment": None}, {"dropout": 0.0}), ({"augment": {}}, {"dropout": 0.1})
 RECIPES = {
-    "before": (BEFORE, {}, {}),
-    "before+regularised": (BEFORE, {"augment": {}}, {"dropout": 0.1}),
-    "wide": (None, {}, {}),
-    "wide+regularised": (None, {"augment": {}}, {"dropout": 0.1}),
+    "before": (BEFORE, *PLAIN),
+    "before+regularised": (BEFORE, *REGULARISED),
+    "wide": (None, *PLAIN),
+    "wide+regularised": (None, *REGULARISED),
 }
 
 
