@@ -33,7 +33,7 @@ from .audio import load_audio
 from .files import atomic_write
 from .profiles import Profile, data_root, get_profile
 
-SPLITS_VERSION = "splits-2"  # bump when assign_splits changes: the cache fingerprint includes it
+SPLITS_VERSION = "splits-3"  # bump when assign_splits changes: the cache fingerprint includes it
 SOURCES = ("speech", "music", "noise")
 SPLITS = ("train", "valid", "test", "heldout")
 DOMAINS = ("generated", "randomized", "real")
@@ -145,7 +145,7 @@ def assign_splits(utterances: pd.DataFrame, profile: Profile) -> pd.Series:
     """Split by utterance: held-out voices/instruments get ``heldout``; the rest train/valid/test by a seeded draw.
 
     The draw is stratified by voice (so every trained voice and instrument is also tested, where it has enough
-    utterances) and each source gets at least one valid and one test utterance even in ``tiny``.
+    utterances) and each source of each domain gets at least one valid and one test utterance even in ``tiny``.
     """
     heldout = set(profile.heldout_voices) | set(profile.heldout_instruments) | set(profile.heldout_real)
     splits = pd.Series("train", index=utterances.index, dtype=object)
@@ -157,7 +157,9 @@ def assign_splits(utterances: pd.DataFrame, profile: Profile) -> pd.Series:
         n_test = round(len(order) * profile.test_fraction)
         splits.loc[order[:n_valid]] = "valid"
         splits.loc[order[n_valid:n_valid + n_test]] = "test"
-    for _, group in kept.groupby("source", sort=True):  # small profiles: make sure each source is evaluated
+    # small profiles: make sure each source of each domain is evaluated (real speech in test must not stand in for
+    # generated speech, whose phone labels the dream and probe chapters read)
+    for _, group in kept.groupby(["domain", "source"] if "domain" in kept else "source", sort=True):
         for split in ("valid", "test"):
             if not (splits.loc[group.index] == split).any():
                 candidates = group.index[splits.loc[group.index] == "train"].to_numpy()
