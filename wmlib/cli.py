@@ -144,7 +144,7 @@ def config_from_args(args: argparse.Namespace):
     (:func:`wmlib.model.runs.custom_run_config`): the default model's kind and the profile's training settings,
     with your options on top.
     """
-    from wmlib.model.runs import DEFAULT_MODEL, MODELS, REGULARISATION, custom_run_config, run_config
+    from wmlib.model.runs import DEFAULT_MODEL, MODELS, custom_run_config, model_settings, run_config
 
     training = {key: getattr(args, key) for key in ("steps", "seed", "batch_size", "seq_len", "lr", "schedule",
                                                     "weight_decay") if getattr(args, key) is not None}
@@ -161,7 +161,7 @@ def config_from_args(args: argparse.Namespace):
     if name in MODELS:
         from wmlib.model.models import ModelConfig
 
-        named = ModelConfig(**{**REGULARISATION["model"], **MODELS[name]})
+        named = ModelConfig(**{**model_settings(args.profile), **MODELS[name]})
         if args.preset or any(getattr(named, key) != value for key, value in overrides.items()):
             raise ValueError(f"--model {name} is a named model ({MODELS[name]}, the profile's preset); give a run of "
                              "your own another --model name to change its model options")

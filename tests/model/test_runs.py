@@ -18,12 +18,15 @@ def test_run_configs():
     assert {0, runs.COMPARISON_STEPS["tiny"]} <= set(default.keep_checkpoints_at)  # the controls the book reads
     assert runs.run_dir("rssm-contrastive", "tiny") == data_root() / "tiny" / "runs" / "rssm-contrastive"
     assert runs.equal_training_checkpoint("tiny").name == f"step-{runs.COMPARISON_STEPS['tiny']:06d}"
-    for profile in runs.TRAINING:  # every named model builds under every profile, regularised alike
+    for profile in runs.TRAINING:  # every named model builds under every profile; a profile regularises all alike
         for name in runs.MODELS:
             config = runs.run_config(name, profile)
-            assert config.model_config().dropout == 0.1 and config.augment is not None, (profile, name)
-    plain = runs.custom_run_config("plain", "tiny", {"dropout": 0.0}, augment=None)
-    assert plain.model_config().dropout == 0.0 and plain.augment is None
+            regularised = config.model_config().dropout == 0.1 and config.augment is not None
+            plain = config.model_config().dropout == 0.0 and config.augment is None
+            assert regularised if runs.REGULARISED[profile] else plain, (profile, name)
+    assert runs.REGULARISED["large"] and not runs.REGULARISED["default"]  # long schedules only (bench/README.md)
+    mine = runs.custom_run_config("mine", "tiny", {"dropout": 0.1}, augment={})
+    assert mine.model_config().dropout == 0.1 and mine.augment is not None
 
 
 def test_book_models_replace_a_stale_run_and_lose_nothing(tmp_path, monkeypatch, tiny_tokens):

@@ -362,13 +362,12 @@ def test_command_line_arguments():
     assert (config.profile, config.name, config.steps, config.seed) == ("tiny", "transformer-both", 30, 3)
     assert config.model_config().dynamics == "transformer" and config.model_config().objective == "both"
     # a run of your own starts from the book's default model and the profile's training settings
-    from wmlib.model.runs import DEFAULT_MODEL, MODELS, REGULARISATION, TRAINING, run_config
+    from wmlib.model.runs import DEFAULT_MODEL, MODELS, TRAINING, run_config
 
     custom = config_from_args(parser.parse_args(["--profile", "tiny", "--model", "mine", "--objective", "both"]))
     book = run_config(DEFAULT_MODEL, "tiny")
-    assert custom.name == "mine" and custom.model_overrides == {**REGULARISATION["model"], **MODELS[DEFAULT_MODEL],
-                                                                "objective": "both"}
-    assert custom.augment == book.augment is not None  # the book's regularisation, unless a run says otherwise
+    assert custom.name == "mine" and custom.model_overrides == {**MODELS[DEFAULT_MODEL], "objective": "both"}
+    assert custom.augment == book.augment  # the profile's regularisation (none for tiny), unless a run says otherwise
     assert (custom.preset, custom.steps, custom.lr, custom.warmup) == (book.preset, book.steps, book.lr, book.warmup)
     assert custom.steps == TRAINING["tiny"]["steps"]
     # one model option alone keeps the default model's other: --objective reconstruction is a transformer
