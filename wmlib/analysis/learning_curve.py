@@ -112,9 +112,16 @@ def measured_curve(folder: str | Path = BENCH_RESULTS) -> tuple[pd.DataFrame, pd
 
 
 def curve_findings(differences: pd.DataFrame, recipes, horizon: int = 1) -> list[str]:
-    """One sentence per recipe and set: does the end of its long schedule beat its finished short run?"""
+    """One sentence per recipe and set: does the end of its long schedule beat its finished short run?  Then one
+    per finished short run compared with another (the recipes at the book's length)."""
     lines = []
     rows = differences[differences["horizon"] == horizon]
+    short = rows[rows["method"].str.contains(r"\(finished") & rows["other"].str.contains(r"\(finished")]
+    at_book_length = []
+    for row in short.itertuples():
+        method, other = row.method.split(" (finished")[0], row.other.split(" (finished")[0]
+        at_book_length.append(f"At {row.method.split(' @ ')[1]} steps, {row.set}: {method} {row.verdict} {other} "
+                              f"(top-1 difference {row.difference:+.3f} [{row.low:+.3f}, {row.high:+.3f}]).")
     for recipe in recipes:
         longer = rows[rows["method"].str.startswith(f"{recipe} @ ") & rows["other"].str.startswith(
             f"{recipe} (finished")]
@@ -122,4 +129,4 @@ def curve_findings(differences: pd.DataFrame, recipes, horizon: int = 1) -> list
             lines.append(f"{recipe}, {row.set}: {row.method.split(' @ ')[1]} steps {row.verdict} the finished "
                          f"{row.other.split(' @ ')[1]}-step schedule (top-1 difference {row.difference:+.3f} "
                          f"[{row.low:+.3f}, {row.high:+.3f}]).")
-    return lines
+    return lines + at_book_length
