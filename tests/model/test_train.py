@@ -196,6 +196,18 @@ def test_augmented_run_is_reproducible_and_resumes_bit_for_bit(tokens, tmp_path,
     assert not torch.equal(next(iter(weights(first).values())), next(iter(weights(plain).values())))
 
 
+def test_augmentation_of_a_global_batch_does_not_depend_on_the_number_of_processes(tokens):
+    from wmlib.data.mel_augment import MelAugment
+    from wmlib.model.train import _augment_batch
+
+    windows, augment = TokenWindows(tokens, seq_len=8), MelAugment().train()
+    whole = _augment_batch(augment, windows, windows.batch(3, 4, seed=1), seed=1, step=3)
+    halves = [_augment_batch(augment, windows, windows.batch(3, 4, 1, rank=r, world_size=2), 1, 3, r, 2)
+              for r in range(2)]
+    assert torch.equal(torch.cat(halves), whole)
+    assert not torch.equal(whole, windows.batch(3, 4, seed=1))
+
+
 def test_stop_at_keeps_the_schedule_and_continues_to_the_same_weights(finished_run, tokens, tmp_path):
     """``stop_at``: a run of the full schedule stopped early (the book's second seed) has the full run's step-4
     weights, and continued without ``stop_at`` it ends with the full run's weights, bit for bit."""

@@ -14,8 +14,9 @@ predict stays predictable; none moves a token in time, so every token keeps its 
 - **gain** and **spectral tilt** (dB added per window, and dB added linearly along the mel axis);
 - **time and frequency masks** (SpecAugment): a few frames or mel bins set to the window's mean level.
 
-Seeded: :class:`MelAugment` draws from the ``torch.Generator`` it is given (training seeds it by ``(seed, step,
-rank)``), so a run is reproducible bit for bit and a resumed run is the uninterrupted one.  Off in evaluation: a
+Seeded: :class:`MelAugment` draws from the ``torch.Generator`` it is given (training seeds one per window, by
+``(seed, step, window in the global batch)``), so a run is reproducible bit for bit, a resumed run is the
+uninterrupted one, and several processes perturb as one.  Off in evaluation: a
 module in ``eval()`` mode returns its input unchanged, and only :func:`wmlib.model.train.train` calls it.
 
 Used by :func:`wmlib.model.train.train` (``TrainConfig.augment``) and the chapter "Training and prediction".
@@ -181,6 +182,6 @@ def augment_from_dict(settings: dict | None, sample_rate: int = 16_000, fmin: fl
     return MelAugment(MelAugmentConfig(**values), sample_rate=sample_rate, fmin=fmin, fmax=fmax)
 
 
-def augmentation_seed(seed: int, step: int, rank: int) -> int:
-    """The generator seed of one step's augmentation on one rank: a function of ``(seed, step, rank)``."""
-    return int(np.random.SeedSequence([seed, step, rank, 0xA46]).generate_state(1, np.uint64)[0] >> 1)
+def augmentation_seed(seed: int, step: int, window: int) -> int:
+    """The generator seed of one window's perturbation: a function of ``(seed, step, window in the global batch)``."""
+    return int(np.random.SeedSequence([seed, step, window, 0xA46]).generate_state(1, np.uint64)[0] >> 1)

@@ -269,15 +269,20 @@ def _step_seed(seed: int, step: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, step, rank, 0x5EED]).generate_state(1, np.uint64)[0])
 
 
-def _augment_batch(augment, windows: TokenWindows, batch: torch.Tensor, seed: int, step: int,
-                   rank: int) -> torch.Tensor:
-    """``batch`` freshly perturbed, every draw (the windows mixed in too) from a generator seeded by
-    ``(seed, step, rank)``: a resumed run perturbs exactly as the uninterrupted one."""
+def _augment_batch(augment, windows: TokenWindows, batch: torch.Tensor, seed: int, step: int, rank: int = 0,
+                   world_size: int = 1) -> torch.Tensor:
+    """``batch`` (this rank's slice of the global batch) freshly perturbed.  Window ``i`` of the global batch draws
+    everything (the window mixed in too) from a generator seeded by ``(seed, step, i)``, so a resumed run perturbs
+    exactly as the uninterrupted one and ``torchrun`` with any number of processes as one process."""
     from wmlib.data.mel_augment import augmentation_seed
 
-    generator = torch.Generator().manual_seed(augmentation_seed(seed, step, rank))
-    others = windows.windows(torch.randint(0, len(windows), (len(batch),), generator=generator))  # (B, T, M, F)
-    return augment(batch, others, generator)
+    first = rank * len(batch)  # this rank's first window in the global batch
+    out = []
+    for index in range(len(batch)):
+        generator = torch.Generator().manual_seed(augmentation_seed(seed, step, first + index))
+        other = windows.windows(torch.randint(0, len(windows), (1,), generator=generator))  # (1, T, M, F)
+        out.append(augment(batch[index:index + 1], other, generator))
+    return torch.cat(out)  # (B / world, T, M, F)
 
 
 def _distributed() -> tuple[int, int, int]:
@@ -395,7 +400,7 @@ def train(config: TrainConfig, run_dir: str | os.PathLike | None = None, progres
             torch.manual_seed(_step_seed(config.seed, step, rank))  # the model's sampling noise for this step
             batch = windows.batch(step, config.batch_size, config.seed, rank, world_size)  # (B / world, T, M, F)
             if augment is not None:
-                batch = _augment_batch(augment, windows, batch, config.seed, step, rank)
+                batch = _augment_batch(augment, windows, batch, config.seed, step, rank, world_size)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss, metrics = step_module(batch)
             optimizer.zero_grad(set_to_none=True)
