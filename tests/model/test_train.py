@@ -132,9 +132,8 @@ def test_batches_are_reproducible_and_ranks_split_the_global_batch(tokens):
 # -- exact resume ---------------------------------------------------------------------------------------------------
 
 
-def test_interrupted_run_resumes_to_the_same_weights(finished_run, tokens, tmp_path, monkeypatch):
-    """Ctrl-C at step 6 (after the step-4 checkpoint), then train again: the same final weights, bit for bit."""
-    run_dir = tmp_path / "interrupted"
+def train_interrupted_at_step_6(config, run_dir, tokens, monkeypatch):
+    """Ctrl-C while step 6's batch is drawn (after the step-4 checkpoint)."""
     original_batch = TokenWindows.batch
 
     def interrupt_at_step_6(self, step, *args, **kwargs):
@@ -144,8 +143,14 @@ def test_interrupted_run_resumes_to_the_same_weights(finished_run, tokens, tmp_p
 
     monkeypatch.setattr(TokenWindows, "batch", interrupt_at_step_6)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_config(), run_dir, progress=False, tokens=tokens)
+        train(config, run_dir, progress=False, tokens=tokens)
     monkeypatch.setattr(TokenWindows, "batch", original_batch)
+
+
+def test_interrupted_run_resumes_to_the_same_weights(finished_run, tokens, tmp_path, monkeypatch):
+    """Ctrl-C at step 6 (after the step-4 checkpoint), then train again: the same final weights, bit for bit."""
+    run_dir = tmp_path / "interrupted"
+    train_interrupted_at_step_6(tiny_config(), run_dir, tokens, monkeypatch)
     # the interruption left the step-4 checkpoint complete and no temporary files
     assert json.loads((run_dir / "config.json").read_text())["train"]["steps"] == 8
     assert [step for step, _ in list_checkpoints(run_dir)] == [0, 2, 4]
@@ -179,17 +184,7 @@ def test_augmented_run_is_reproducible_and_resumes_bit_for_bit(tokens, tmp_path,
     first = train(config, tmp_path / "first", progress=False, tokens=tokens)
     second = train(config, tmp_path / "second", progress=False, tokens=tokens)
     assert_same_weights(weights(first), weights(second))
-    original_batch = TokenWindows.batch
-
-    def interrupt_at_step_6(self, step, *args, **kwargs):
-        if step == 6:
-            raise KeyboardInterrupt
-        return original_batch(self, step, *args, **kwargs)
-
-    monkeypatch.setattr(TokenWindows, "batch", interrupt_at_step_6)
-    with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "resumed", progress=False, tokens=tokens)
-    monkeypatch.setattr(TokenWindows, "batch", original_batch)
+    train_interrupted_at_step_6(config, tmp_path / "resumed", tokens, monkeypatch)
     resumed = train(config, tmp_path / "resumed", progress=False, tokens=tokens)
     assert_same_weights(weights(first), weights(resumed))
     plain = train(replace(config, augment=None), tmp_path / "plain", progress=False, tokens=tokens)
