@@ -84,3 +84,16 @@ def test_settings_checked():
         augment_from_dict({"snr": 3})
     with pytest.raises(AssertionError, match="mix_probability"):
         MelAugmentConfig(mix_probability=2.0)
+
+
+def test_masks_set_whole_frames_and_bins_to_the_window_mean():
+    config = MelAugmentConfig(mix_probability=0.0, band_probability=0.0, gain_db=(0.0, 0.0), tilt_db=(0.0, 0.0),
+                              mask_probability=1.0, time_masks=1, time_mask_frames=8, freq_masks=0)
+    signal = windows(9, batch=16)
+    out = MelAugment(config).train()(signal, signal, torch.Generator().manual_seed(2))
+    frames = out.permute(0, 1, 3, 2).reshape(16, -1, 64)  # (B, T * F, M): one row per frame
+    changed = (frames != signal.permute(0, 1, 3, 2).reshape(16, -1, 64)).any(dim=2)  # (B, T * F)
+    assert changed.any() and (changed.sum(dim=1) <= 8).all(), "at most one mask of at most 8 frames a window"
+    mean = signal.mean(dim=(1, 2, 3))
+    for b, t in zip(*torch.nonzero(changed, as_tuple=True)):
+        assert torch.allclose(frames[b, t], mean[b].expand(64))

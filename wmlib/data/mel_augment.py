@@ -151,23 +151,25 @@ class MelAugment(torch.nn.Module):
         # SpecAugment masks, set to the window's mean level
         masked = chance(config.mask_probability)
         mean = out.mean(dim=(1, 2, 3), keepdim=True)  # (B, 1, 1, 1)
-        frames_total = length * frames
-        keep_time = torch.ones(batch, frames_total, dtype=torch.bool, device=device)
-        position = torch.arange(frames_total, device=device)
-        for _ in range(config.time_masks):
-            width = (torch.rand(batch, generator=generator) * (config.time_mask_frames + 1)).long().to(device)
-            start = (torch.rand(batch, generator=generator).to(device) * (frames_total - width + 1)).long()
-            keep_time &= ~((position[None] >= start[:, None]) & (position[None] < (start + width)[:, None]))
-        keep_freq = torch.ones(batch, n_mels, dtype=torch.bool, device=device)
-        bins = torch.arange(n_mels, device=device)
-        for _ in range(config.freq_masks):
-            width = (torch.rand(batch, generator=generator) * (config.freq_mask_bins + 1)).long().to(device)
-            start = (torch.rand(batch, generator=generator).to(device) * (n_mels - width + 1)).long()
-            keep_freq &= ~((bins[None] >= start[:, None]) & (bins[None] < (start + width)[:, None]))
+        keep_time = _keep_outside_masks(batch, length * frames, config.time_masks, config.time_mask_frames,
+                                        generator, device)  # (B, T * F)
+        keep_freq = _keep_outside_masks(batch, n_mels, config.freq_masks, config.freq_mask_bins, generator, device)
         keep_time |= ~masked[:, None]
         keep_freq |= ~masked[:, None]
         keep = keep_time.view(batch, length, 1, frames) & keep_freq.view(batch, 1, n_mels, 1)  # (B, T, M, F)
         return torch.where(keep, out, mean.expand_as(out))
+
+
+def _keep_outside_masks(batch: int, size: int, count: int, max_width: int, generator: torch.Generator,
+                        device) -> torch.Tensor:
+    """``(B, size)`` True outside ``count`` masks per row, each of a width drawn in ``[0, max_width]``."""
+    keep = torch.ones(batch, size, dtype=torch.bool, device=device)
+    position = torch.arange(size, device=device)
+    for _ in range(count):
+        width = (torch.rand(batch, generator=generator) * (max_width + 1)).long().to(device)
+        start = (torch.rand(batch, generator=generator).to(device) * (size - width + 1)).long()
+        keep &= ~((position[None] >= start[:, None]) & (position[None] < (start + width)[:, None]))
+    return keep
 
 
 def augment_from_dict(settings: dict | None, sample_rate: int = 16_000, fmin: float = 0.0,
