@@ -157,3 +157,17 @@ def test_paired_difference_matches_a_brute_force_resample():
     assert (result.low, result.high) == pytest.approx(tuple(np.quantile(brute, [0.025, 0.975])))
     with pytest.raises(AssertionError, match="one value per query"):
         paired_difference(a, b[:-1], groups)
+
+
+def test_paired_interval_holds_its_point_estimate_when_it_collapses():
+    """One utterance, or hits alike in every resample: the interval is a single value and must hold the estimate
+    exactly (a mean of a minus a mean of b differs from it in the last bit, and a table check failed on that)."""
+    from wmlib.model.evaluate import paired_difference
+
+    rng = np.random.default_rng(2)
+    for seed in range(300):
+        n = int(rng.integers(3, 40))
+        groups = rng.integers(0, int(rng.integers(1, 4)), n)
+        a, b = rng.integers(0, 2, n), rng.integers(0, 2, n)
+        result = paired_difference(a, b, groups, n_boot=200, seed=seed)
+        assert result.low <= result.difference <= result.high, (seed, result)
