@@ -53,25 +53,25 @@ def test_source_transfer_finds_a_planted_source_signal(tiny_tokens):
     assert table.loc["planted", "low"] <= table.loc["planted", "balanced accuracy"] <= table.loc["planted", "high"]
 
 
-def _retrieval(model_top1):
-    rows = []
-    for set_name in real_sound.EVALUATION_SETS:
-        for method, top1 in (("copy last token", 0.3), ("linear AR (4 tokens)", 0.4), ("model", model_top1)):
-            rows.append({"set": set_name, "method": method, "horizon": 1, "top1": top1, "top1_low": top1 - 0.02,
-                         "top1_high": top1 + 0.02})
-    return pd.DataFrame(rows)
+def test_the_verdict_table_pairs_the_model_with_the_strongest_baseline_of_each_set():
+    from wmlib.model.evaluate import PER_QUERY, verdict_table
 
-
-def test_targets_are_judged_by_non_overlapping_intervals():
-    transfer = pd.DataFrame({"balanced accuracy": [0.95], "low": [0.9], "high": [0.99]}, index=["model"])
-    assert real_sound.targets_met(_retrieval(0.6), transfer, "model")["met"].all()
-    missed = real_sound.targets_met(_retrieval(0.41), transfer.assign(**{"balanced accuracy": 0.5}), "model")
-    beats_copy, beats_linear = missed["met"].iloc[[0, 2]], missed["met"].iloc[[1, 3]]
-    assert beats_copy.all() and not beats_linear.any()  # 0.41 ± 0.02 overlaps the linear AR's 0.40 ± 0.02: a tie
-    assert missed["met"].iloc[4]  # a tie is "not below"
-    assert not missed["met"].iloc[5]
-    pivot = real_sound.retrieval_pivot(_retrieval(0.6))
-    assert pivot.loc["model", "real speech (held out)"] == "0.600 [0.580, 0.620]"
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(30), 20)
+    rows, store = [], {}
+    for set_name, levels in (("speech", (0.3, 0.4, 0.6)), ("music", (0.6, 0.5, 0.4))):
+        for method, level in zip(("copy last token", "linear AR (4 tokens)", "model"), levels):
+            hits = rng.uniform(size=groups.size) < level
+            rows.append({"set": set_name, "method": method, "horizon": 1, "top1": hits.mean(), "top1_low": 0.0,
+                         "top1_high": 1.0})
+            store[set_name, method, 1] = {"top1": hits, "top5": hits, "groups": groups}
+    table = pd.DataFrame(rows)
+    table.attrs[PER_QUERY] = store
+    verdicts = verdict_table(table, "model")
+    assert verdicts.loc[("speech", 1), "strongest baseline"] == "linear AR (4 tokens)"
+    assert verdicts.loc[("speech", 1), "verdict"] == "beats"
+    assert verdicts.loc[("music", 1), "strongest baseline"] == "copy last token"
+    assert verdicts.loc[("music", 1), "verdict"] == "loses to"
 
 
 def test_the_ablation_trains_on_fewer_domains(tiny_tokens):

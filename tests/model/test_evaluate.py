@@ -102,19 +102,29 @@ def test_evaluate_runs_on_a_trained_tiny_run(tmp_path, tiny_tokens):
 
 
 def test_findings_are_written_from_the_numbers():
-    rows = []
-    for horizon, model, copy, linear in [(1, (0.6, 0.55, 0.65), (0.4, 0.35, 0.45), (0.5, 0.45, 0.58)),
-                                         (4, (0.2, 0.15, 0.25), (0.3, 0.26, 0.34), (0.1, 0.05, 0.14))]:
-        for name, (top1, low, high) in {"m": model, "copy last token": copy, "linear AR (4 tokens)": linear}.items():
-            rows.append({"method": name, "horizon": horizon, "top1": top1, "top1_low": low, "top1_high": high})
+    """Planted per-query hits: at horizon 1 the model beats copy-last and equals the linear AR query for query; at
+    horizon 4 copy-last beats it.  The sentences say so, with the paired differences."""
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(30), 20)
+    rows, store = [], {}
+    for horizon in (1, 4):
+        model = rng.uniform(size=groups.size) < (0.6 if horizon == 1 else 0.2)
+        copy = rng.uniform(size=groups.size) < (0.3 if horizon == 1 else 0.5)
+        for name, hits in {"m": model, "copy last token": copy,
+                           "linear AR (4 tokens)": model if horizon == 1 else model & (groups % 3 == 0)}.items():
+            rows.append({"method": name, "horizon": horizon, "top1": hits.mean()})
+            store[None, name, horizon] = {"top1": hits, "top5": hits, "groups": groups}
     table = pd.DataFrame(rows)
+    table.attrs[ev.PER_QUERY] = store
     assert ev.compare(table, "m", "copy last token", 1) == "beats"
-    assert ev.compare(table, "m", "linear AR (4 tokens)", 1) == "ties with"  # 0.55 < 0.58: the CIs overlap
+    assert ev.compare(table, "m", "linear AR (4 tokens)", 1) == "is not distinguishable from"
     assert ev.compare(table, "m", "copy last token", 4) == "loses to"
+    assert ev.paired(table, "m", "linear AR (4 tokens)", 1).difference == 0
     lines = ev.findings(table, "m")
-    assert lines[0].startswith("1 token ahead, m beats copy last token (0.600 vs 0.400) and ties with linear AR")
+    assert lines[0].startswith("1 token ahead, m beats copy last token (") and "difference +0." in lines[0]
+    assert "is not distinguishable from linear AR (4 tokens)" in lines[0]
     assert "loses to copy last token" in lines[1] and "beats linear AR" in lines[1]
-    assert lines[2].startswith("The best baseline is ahead of m from 4 tokens ahead")
+    assert lines[2].startswith("A baseline beats m 4 tokens ahead (first: copy last token at 4, difference -0.")
 
 
 def test_paired_difference_sees_what_overlapping_intervals_hide():

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from wmlib.data.features import TokenSet
+from wmlib.model.bootstrap import PairedDifference, paired_difference, weighted_means
 from wmlib.model.evaluate import Windows, bootstrap_ci, draw_distractors, flatten_tokens, ranks
 
 from .dreams import DEFAULT_TEMPERATURE, CandidateBank, DreamError, dream
@@ -85,13 +86,14 @@ def inpainting_table(model, tokens: TokenSet, profile: str | None = None, bank: 
 
     Scores per filled token, averaged over the gap: the mel RMSE (dB) against the truth, and top-1 retrieval — the
     filled token as a query in log-mel space against the true token and 255 test tokens (the same for every
-    method).  95% bootstrap CIs over utterances.
+    method).  95% bootstrap CIs over utterances; the per-window scores ride along in ``attrs`` (:data:`PER_WINDOW`)
+    for paired verdicts (:func:`inpainting_difference`).
     """
     from wmlib.data.profiles import get_profile
     from wmlib.model.evaluate import GENERATED
 
     gaps, left, right = GAPS[get_profile(profile).name]
-    rows = []
+    rows, per_window = [], {}
     for source in ("music", "speech"):
         length = left + max(gaps) + right
         windows = Windows.from_tokens(tokens, "test", length, max_windows=max_windows, seed=seed,
@@ -113,12 +115,32 @@ def inpainting_table(model, tokens: TokenSet, profile: str | None = None, bank: 
                              "mel_rmse_db": np.sqrt(squared.mean()), "mel_rmse_db_low": np.sqrt(low),
                              "mel_rmse_db_high": np.sqrt(high), "top1": hits.mean(), "top1_low": hit_low,
                              "top1_high": hit_high})
-    return pd.DataFrame(rows)
+                per_window[source, gap * 40, method] = {"squared": squared, "top1": hits, "groups": windows.utt_ids}
+    table = pd.DataFrame(rows)
+    table.attrs[PER_WINDOW] = per_window
+    return table
+
+
+#: the key of an inpainting table's ``attrs``: ``(source, gap_ms, method) -> {"squared", "top1", "groups"}``, one
+#: value per window (the same windows for every method of a source and gap)
+PER_WINDOW = "per_window"
+
+
+def inpainting_difference(table: pd.DataFrame, source: str, gap_ms: float, method: str, other: str,
+                          n_boot: int = 1000, seed: int = 0) -> PairedDifference:
+    """How much lower ``method``'s mel RMSE (dB) is than ``other``'s on the same windows (positive: ``method`` is
+    better), with one bootstrap over utterances for both."""
+    store = table.attrs.get(PER_WINDOW)
+    assert store is not None, "this table carries no per-window scores (from inpainting_table; concat drops them)"
+    mine, theirs = store[source, gap_ms, method], store[source, gap_ms, other]
+    assert np.array_equal(mine["groups"], theirs["groups"]), f"{method!r} and {other!r} saw different windows"
+    rmse = [np.sqrt(weighted_means(scores["squared"], scores["groups"], n_boot, seed)) for scores in (mine, theirs)]
+    return PairedDifference.from_resamples(rmse[1] - rmse[0])
 
 
 def inpainting_findings(table: pd.DataFrame, model_method: str | None = None) -> list[str]:
     """Plain sentences from :func:`inpainting_table`: per source and gap, the model's best method against the best
-    baseline, on mel error (95% CIs apart = "beats" / "loses to", else "ties with")."""
+    baseline, on mel error, by their paired difference on the same windows (:func:`inpainting_difference`)."""
     baselines = ("copy last token", "linear interpolation")
     lines = []
     for (source, gap), part in table.groupby(["source", "gap_ms"], sort=False):
@@ -127,11 +149,11 @@ def inpainting_findings(table: pd.DataFrame, model_method: str | None = None) ->
         mine = model_method if model_method in models else part.loc[models, "mel_rmse_db"].idxmin()
         best = part.loc[list(baselines), "mel_rmse_db"].idxmin()
         a, b = part.loc[mine], part.loc[best]
-        verdict = ("beats" if a["mel_rmse_db_high"] < b["mel_rmse_db_low"] else
-                   "loses to" if a["mel_rmse_db_low"] > b["mel_rmse_db_high"] else "ties with")
-        lines.append(f"{source}, a {gap:.0f} ms gap: {mine} {verdict} {best} on mel error "
-                     f"({a['mel_rmse_db']:.1f} vs {b['mel_rmse_db']:.1f} dB); top-1 retrieval {a['top1']:.2f} vs "
-                     f"{b['top1']:.2f}.")
+        result = inpainting_difference(table, source, gap, mine, best)
+        lines.append(f"{source}, a {gap:.0f} ms gap: {mine} {result.verb} {best} on mel error "
+                     f"({a['mel_rmse_db']:.1f} vs {b['mel_rmse_db']:.1f} dB; {best}'s minus the model's: "
+                     f"{result.difference:+.2f} [{result.low:+.2f}, {result.high:+.2f}] dB); top-1 retrieval "
+                     f"{a['top1']:.2f} vs {b['top1']:.2f}.")
     return lines
 
 
@@ -256,7 +278,8 @@ def few_shot_curve(features: dict, labels: pd.DataFrame, shots=SHOTS, draws: int
     every representation, log-mel included: the mixture's domains (clean, randomized, real telephone audio) spread
     the classes' means more than the sources do.  ``test_sets``: name -> boolean row mask (default: the generated
     test split and the held-out real recordings).  The interval is the 2.5–97.5 percentile over support draws: how
-    much the answer depends on which few examples one labels.
+    much the answer depends on which few examples one labels.  Each draw's score rides along in ``attrs``
+    (:data:`PER_DRAW`) for paired verdicts (:func:`few_shot_difference`).
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -268,7 +291,7 @@ def few_shot_curve(features: dict, labels: pd.DataFrame, shots=SHOTS, draws: int
         "generated test split": ((labels["split"] == "test") & (labels["domain"] == "generated")).to_numpy(),
         "held-out real recordings": ((labels["split"] == "heldout") & (labels["domain"] == "real")).to_numpy()}
     supports = {(k, d): few_shot_support(labels, k, seed + 1000 * k + d) for k in shots for d in range(draws)}
-    rows = []
+    rows, per_draw = [], {}
     from sklearn.decomposition import PCA
 
     fit_rows = np.random.default_rng(seed).permutation(np.flatnonzero(train))[:5000]
@@ -283,34 +306,53 @@ def few_shot_curve(features: dict, labels: pd.DataFrame, shots=SHOTS, draws: int
                 for set_name, mask in test_sets.items():
                     scores[set_name].append(balanced_accuracy(truth[mask], classifier.predict(normal[mask])))
             for set_name, values in scores.items():
+                per_draw[name, set_name, k] = np.asarray(values)
                 low, high = np.quantile(values, [0.025, 0.975])
                 rows.append({"representation": name, "test set": set_name, "shots": k,
                              "balanced_accuracy": float(np.mean(values)), "balanced_accuracy_low": low,
                              "balanced_accuracy_high": high})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.attrs[PER_DRAW] = per_draw
+    return table
+
+
+#: the key of a few-shot table's ``attrs``: ``(representation, test set, shots) -> (draws,)`` balanced accuracy
+#: per support draw (the same draws for every representation)
+PER_DRAW = "per_draw"
+
+
+def few_shot_difference(table: pd.DataFrame, representation: str, other: str, test_set: str, shots: int,
+                        n_boot: int = 1000, seed: int = 0) -> PairedDifference:
+    """``representation`` minus ``other``: mean balanced accuracy over the same support draws, with a bootstrap of
+    the draws (the shared units) for both at once."""
+    store = table.attrs.get(PER_DRAW)
+    assert store is not None, "this table carries no per-draw scores (from few_shot_curve; concat drops them)"
+    mine, theirs = store[representation, test_set, shots], store[other, test_set, shots]
+    return paired_difference(mine, theirs, np.arange(len(mine)), n_boot=n_boot, seed=seed)
 
 
 def few_shot_findings(table: pd.DataFrame, model: str, baselines=("log-mel", "MFCC", "random init")) -> list[str]:
-    """Per test set, from how many labelled examples per class on ``model``'s interval (over support draws) lies
-    above every baseline's, and where it lies below one: plain sentences from :func:`few_shot_curve`."""
+    """Per test set, from how many labelled examples per class on ``model`` beats every baseline, and where one
+    beats it, by paired differences over the same support draws (:func:`few_shot_difference`): plain sentences
+    from :func:`few_shot_curve`."""
     lines = []
     for set_name, part in table.groupby("test set", sort=False):
         part = part.set_index(["representation", "shots"])
         shots = sorted(part.index.get_level_values("shots").unique())
-        above = [k for k in shots if all(part.loc[(model, k), "balanced_accuracy_low"]
-                                         > part.loc[(b, k), "balanced_accuracy_high"] for b in baselines)]
-        below = [k for k in shots if any(part.loc[(model, k), "balanced_accuracy_high"]
-                                         < part.loc[(b, k), "balanced_accuracy_low"] for b in baselines)]
+        verdicts = {k: {b: few_shot_difference(table, model, b, set_name, k) for b in baselines} for k in shots}
+        above = [k for k in shots if all(r.verdict == "beats" for r in verdicts[k].values())]
+        below = [k for k in shots if any(r.verdict == "loses to" for r in verdicts[k].values())]
         best = max(baselines, key=lambda b: part.loc[(b, shots[-1]), "balanced_accuracy"])
         mine, theirs = (part.loc[(name, shots[-1]), "balanced_accuracy"] for name in (model, best))
-        text = f"{set_name}: with {shots[-1]} examples per class, {model} {mine:.2f} against {best} {theirs:.2f}; "
+        text = (f"{set_name}: with {shots[-1]} examples per class, {model} {mine:.2f} against {best} {theirs:.2f} "
+                f"(difference {verdicts[shots[-1]][best]}); ")
         if above and above == [k for k in shots if k >= above[0]]:
-            text += f"its interval lies above every baseline's from {above[0]} examples per class on"
+            text += f"it beats every baseline from {above[0]} examples per class on"
         elif above:
-            text += f"its interval lies above every baseline's at {', '.join(map(str, above))} examples per class"
+            text += f"it beats every baseline at {', '.join(map(str, above))} examples per class"
         else:
-            text += "its interval never lies above every baseline's"
-        text += f"; below one of them at {', '.join(map(str, below))}." if below else "."
+            text += "at no number of examples does it beat every baseline"
+        text += f"; a baseline beats it at {', '.join(map(str, below))}." if below else "."
         lines.append(text)
     return lines
 

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from wmlib.data.features import TokenSet
+from wmlib.model.bootstrap import PairedDifference, paired_difference, weighted_means
 from wmlib.model.evaluate import LinearAutoregression, Windows, bootstrap_ci, draw_distractors, flatten_tokens, ranks
 
 from .dreams import DEFAULT_TEMPERATURE, CandidateBank, copy_last_rollout, dream, linear_rollout
@@ -40,6 +41,29 @@ DREAM_TEMPERATURES = (DEFAULT_TEMPERATURE, 1.0)
 def _summary(values: np.ndarray, groups: np.ndarray, prefix: str, n_boot: int, seed: int) -> dict:
     low, high = bootstrap_ci(values, groups, n_boot=n_boot, seed=seed)
     return {prefix: float(values.mean()), f"{prefix}_low": low, f"{prefix}_high": high}
+
+
+#: the key of a curve table's ``attrs``: ``(target or None, method, horizon, metric) -> (values, utterances)``, one
+#: value per window (the same windows for every method), for paired verdicts (:func:`difference`)
+PER_WINDOW = "per_window"
+
+
+def difference(curves: pd.DataFrame, method: str, baseline: str, horizon: int, metric: str = "top1",
+               higher_is_better: bool = True, target: str | None = None, n_boot: int = 1000,
+               seed: int = 0) -> PairedDifference:
+    """How much better ``method`` does than ``baseline`` at ``horizon`` on the same windows (positive: better), with
+    one bootstrap over utterances for both.  ``mel_rmse_db``: the difference of the two RMSEs in dB."""
+    store = curves.attrs.get(PER_WINDOW)
+    assert store is not None, "this table carries no per-window values (concat drops them): paired verdicts need them"
+    stored = "mel_mse" if metric == "mel_rmse_db" else metric
+    (mine, groups), (theirs, other_groups) = (store[target, name, horizon, stored] for name in (method, baseline))
+    assert np.array_equal(groups, other_groups), f"{method!r} and {baseline!r} saw different windows"
+    if metric == "mel_rmse_db":
+        rmse = [np.sqrt(weighted_means(values, groups, n_boot, seed)) for values in (mine, theirs)]
+        result = PairedDifference.from_resamples(rmse[0] - rmse[1])
+    else:
+        result = paired_difference(mine, theirs, groups, n_boot=n_boot, seed=seed)
+    return result if higher_is_better else result.flipped()
 
 
 class DreamStudy:
@@ -135,7 +159,7 @@ class DreamStudy:
             embedded = self.model.embed(torch.as_tensor(self.windows.mel)).numpy() if self.model.config.contrastive \
                 else None  # (W, L, P)
         mel_pool = flatten_tokens(self.windows.mel).reshape(n_windows * length, -1)
-        rows = []
+        rows, per_window = [], {}
         for step in range(self.horizon):
             targets = np.arange(n_windows) * length + self.context + step  # into the flattened pools
             distractors = draw_distractors(n_windows, n_windows * length, targets, self.seed + step)
@@ -153,11 +177,15 @@ class DreamStudy:
                 hits = (rank == 0).mean(axis=1)
                 squared = ((mel[:, :, step] - truth[:, None]).astype(np.float64) ** 2).mean(axis=(-2, -1)).mean(axis=1)
                 row = {"method": name, "horizon": step + 1, "queries": n_windows}
+                per_window[None, name, step + 1, "top1"] = (hits, self.groups)
+                per_window[None, name, step + 1, "mel_mse"] = (squared, self.groups)
                 row |= _summary(hits, self.groups, "top1", n_boot, self.seed)
                 error = _summary(squared, self.groups, "mel_mse", n_boot, self.seed)
                 row |= {f"mel_rmse_db{key[7:]}": np.sqrt(value) for key, value in error.items()}
                 rows.append(row)
-        return pd.DataFrame(rows)
+        table = pd.DataFrame(rows)
+        table.attrs[PER_WINDOW] = per_window
+        return table
 
     # -- distributions ----------------------------------------------------------------------------------------
 
@@ -324,7 +352,7 @@ class DreamStudy:
         train_labels = train.labels(self.tokens)
         test_features = observed_features(self.windows)  # (W, L, d)
         length = self.windows.mel.shape[1]
-        rows = []
+        rows, per_window = [], {}
         for name in targets:
             target = get_target(name)
             values, mask = target(train_labels)
@@ -351,8 +379,11 @@ class DreamStudy:
                     row = {"target": name, "method": method, "horizon": step + 1, "metric": metric,
                            "tokens": int(keep.sum())}
                     row |= _summary(scores, self.groups[keep], "score", n_boot, self.seed)
+                    per_window[name, method, step + 1, "score"] = (scores, self.groups[keep])
                     rows.append(row)
-        return pd.DataFrame(rows)
+        table = pd.DataFrame(rows)
+        table.attrs[PER_WINDOW] = per_window
+        return table
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -370,14 +401,11 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 def ahead_of(curves: pd.DataFrame, method: str, baseline: str, metric: str = "top1",
              higher_is_better: bool = True) -> int:
-    """How many horizons, from the first, ``method`` is ahead of ``baseline`` with 95% CIs apart (0: not even one)."""
-    table = curves.set_index(["method", "horizon"])
+    """How many horizons, from the first, ``method`` beats ``baseline`` by their paired difference
+    (:func:`difference`; 0: not even one)."""
     count = 0
     for horizon in sorted(curves["horizon"].unique()):
-        a, b = table.loc[(method, horizon)], table.loc[(baseline, horizon)]
-        ahead = (a[f"{metric}_low"] > b[f"{metric}_high"]) if higher_is_better else (
-            a[f"{metric}_high"] < b[f"{metric}_low"])
-        if not ahead:
+        if difference(curves, method, baseline, horizon, metric, higher_is_better).verdict != "beats":
             break
         count += 1
     return count
@@ -385,37 +413,33 @@ def ahead_of(curves: pd.DataFrame, method: str, baseline: str, metric: str = "to
 
 def beyond_copying(curves: pd.DataFrame, method: str = "dream (T=0)", baseline: str = "copy last token",
                    metric: str = "top1", higher_is_better: bool = True, what: str = "top-1 retrieval") -> str:
-    """One sentence, from the numbers: up to which horizon ``method`` beats ``baseline`` (95% CIs apart)."""
+    """One sentence, from the numbers: up to which horizon ``method`` beats ``baseline`` (paired differences over
+    utterances)."""
     horizons = curves["horizon"].nunique()
     count = ahead_of(curves, method, baseline, metric, higher_is_better)
+    first = difference(curves, method, baseline, 1, metric, higher_is_better)
     if count == 0:
-        return f"On {what}, {method} is not ahead of {baseline} even one token (40 ms) ahead."
+        return (f"On {what}, {method} does not beat {baseline} even one token (40 ms) ahead (difference at 40 ms: "
+                f"{first}).")
     if count == horizons:
-        return f"On {what}, {method} is ahead of {baseline} at every horizon measured (up to {40 * count} ms)."
-    return (f"On {what}, {method} is ahead of {baseline} up to {count} token{'s' if count > 1 else ''} "
-            f"({40 * count} ms) into the dream; from {40 * (count + 1)} ms on it is not (the intervals overlap, or it "
-            "falls behind).")
+        return f"On {what}, {method} beats {baseline} at every horizon measured (up to {40 * count} ms)."
+    after = difference(curves, method, baseline, count + 1, metric, higher_is_better)
+    return (f"On {what}, {method} beats {baseline} up to {count} token{'s' if count > 1 else ''} "
+            f"({40 * count} ms) into the dream; at {40 * (count + 1)} ms it {after.verb} it (difference {after}).")
 
 
 def verdicts_per_horizon(curves: pd.DataFrame, method: str, baseline: str, metric: str = "top1",
-                         higher_is_better: bool = True) -> pd.Series:
-    """Per horizon: ``ahead``, ``behind`` (95% CIs apart) or ``tie``, ``method`` against ``baseline``."""
-    table = curves.set_index(["method", "horizon"])
-    verdicts = {}
-    for horizon in sorted(curves["horizon"].unique()):
-        a, b = table.loc[(method, horizon)], table.loc[(baseline, horizon)]
-        if a[f"{metric}_low"] > b[f"{metric}_high"]:
-            verdicts[horizon] = "ahead" if higher_is_better else "behind"
-        elif a[f"{metric}_high"] < b[f"{metric}_low"]:
-            verdicts[horizon] = "behind" if higher_is_better else "ahead"
-        else:
-            verdicts[horizon] = "tie"
-    return pd.Series(verdicts)
+                         higher_is_better: bool = True, target: str | None = None) -> pd.Series:
+    """Per horizon: ``beats``, ``loses to`` or ``not distinguishable from``: ``method`` against ``baseline`` by their
+    paired difference (:func:`difference`)."""
+    return pd.Series({horizon: difference(curves, method, baseline, horizon, metric, higher_is_better, target).verdict
+                      for horizon in sorted(curves["horizon"].unique())})
 
 
 def probe_decay(table: pd.DataFrame, horizons=(1, 4, 16), method: str = "dream (T=0)") -> pd.DataFrame:
     """Per target: the probe's score on ``method`` and its references at a few horizons, and at how many horizons
-    the dream reads the truth better or worse than carrying the last observed token forward (95% CIs apart)."""
+    the dream reads the truth better or worse than carrying the last observed token forward (paired differences
+    over utterances)."""
     rows = []
     for target, part in table.groupby("target", sort=False):
         higher = part["metric"].iloc[0] == "accuracy"
@@ -425,8 +449,9 @@ def probe_decay(table: pd.DataFrame, horizons=(1, 4, 16), method: str = "dream (
             if horizon in pivot.columns:
                 for name in (method, "observed truth", "copy last token"):
                     row[f"{name} @{40 * horizon} ms"] = pivot.loc[name, horizon]
-        verdicts = verdicts_per_horizon(part, method, "copy last token", "score", higher)
-        row["horizons ahead of copy-last"] = f"{(verdicts == 'ahead').sum()} of {len(verdicts)}"
-        row["horizons behind copy-last"] = f"{(verdicts == 'behind').sum()} of {len(verdicts)}"
+        verdicts = verdicts_per_horizon(table[table["target"] == target], method, "copy last token",
+                                        "score", higher, target)
+        row["horizons ahead of copy-last"] = f"{(verdicts == 'beats').sum()} of {len(verdicts)}"
+        row["horizons behind copy-last"] = f"{(verdicts == 'loses to').sum()} of {len(verdicts)}"
         rows.append(row)
     return pd.DataFrame(rows)

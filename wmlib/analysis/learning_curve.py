@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from wmlib.model.evaluate import paired_difference
+from wmlib.model.evaluate import PER_QUERY, paired_difference
 
 BASELINES = ("copy last token", "linear AR (4 tokens)")
 #: where ``bench/data_curve.py`` writes its tables by default (committed: the book shows the last measurement)
@@ -46,9 +46,9 @@ def learning_curve(profile: str | None, checkpoints: dict, horizons=(1, 2), sets
     from .real_sound import real_retrieval
 
     models = {checkpoint_label(recipe, step): path for (recipe, step), path in checkpoints.items()}
-    hits: dict = {}
     table = real_retrieval(profile, models, horizons, sets=sets, max_windows=max_windows, n_boot=n_boot, seed=seed,
-                           tokens=tokens, hits=hits)
+                           tokens=tokens)
+    hits = {key: (value["top1"], value["groups"]) for key, value in table.attrs[PER_QUERY].items()}
     where = {checkpoint_label(recipe, step): (recipe, step) for recipe, step in checkpoints}
     table["recipe"] = [where.get(method, (method, None))[0] for method in table["method"]]
     table["step"] = pd.array([where.get(method, (None, None))[1] for method in table["method"]], dtype="Int64")

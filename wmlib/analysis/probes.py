@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from wmlib.model.bootstrap import PairedDifference, bootstrap_weights
+
 from .targets import Target, get_target
 
 PROBES = ("linear", "mlp", "supervised")
@@ -296,18 +298,6 @@ def token_scores(kind: str, truth: np.ndarray, predictions: np.ndarray) -> np.nd
     return np.asarray(predictions, dtype=float) - np.asarray(truth, dtype=float)
 
 
-def bootstrap_weights(groups: np.ndarray, n_boot: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Resampling whole utterances as weights: ``(index, weights)`` with ``index`` the utterance number of each
-    token and ``weights`` ``(1 + n_boot, U)`` how often each utterance is drawn — row 0 the observed sample (all
-    ones), then one row per resample.  A weighted statistic per row (``weights @ per-utterance sums``) gives the
-    point estimate and its bootstrap distribution at once."""
-    names, index = np.unique(groups, return_inverse=True)
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(names), (n_boot, len(names))) + len(names) * np.arange(n_boot)[:, None]
-    resampled = np.bincount(picks.ravel(), minlength=n_boot * len(names)).reshape(n_boot, len(names))  # (B, U)
-    return index, np.vstack([np.ones(len(names)), resampled])  # (1 + B, U)
-
-
 def utterance_bootstrap(kind: str, scores: np.ndarray, truth: np.ndarray, groups: np.ndarray, n_boot: int = 1000,
                         seed: int = 0, level: float = 0.95) -> dict:
     """The metric and its percentile bootstrap CI, resampling whole utterances.
@@ -337,6 +327,41 @@ def utterance_bootstrap(kind: str, scores: np.ndarray, truth: np.ndarray, groups
     sst = total2 - total**2 / n
     return {"r2": summarise(1 - sse / np.maximum(sst, 1e-12)),
             "error_cents": summarise(100 * (weights @ np.bincount(index, weights=np.abs(scores))) / n)}
+
+
+#: the key of a probe table's ``attrs`` that holds each setting's per-token scores, for paired verdicts
+#: (:func:`paired_probe_difference`): ``(representation, target, setting) -> {"kind", "scores", "truth", "groups"}``
+PER_TOKEN = "per_token"
+
+
+def paired_probe_difference(results: pd.DataFrame, row: str, other: str, target: str,
+                            setting: str = "in-distribution", n_boot: int = 1000, seed: int = 0) -> PairedDifference:
+    """``row`` minus ``other`` on the same tokens of one target and setting: accuracy (classification) or R²
+    (regression), with one bootstrap over utterances for both (:mod:`wmlib.model.bootstrap`).
+
+    Args:
+        results: rows of :func:`probe_target` (one call or several, concatenated by
+            :func:`wmlib.analysis.probing.run_probes`), which carry their per-token scores in ``attrs``.
+    """
+    store = results.attrs.get(PER_TOKEN)
+    assert store is not None, ("these probe results carry no per-token scores (they ride along in .attrs from "
+                               "probe_target and run_probes; pd.concat drops them): paired verdicts need them")
+    for name in (row, other):
+        assert (name, target, setting) in store, f"no per-token scores for {name!r} / {target!r} / {setting!r}"
+    mine, theirs = store[row, target, setting], store[other, target, setting]
+    assert np.array_equal(mine["groups"], theirs["groups"]) and np.array_equal(mine["truth"], theirs["truth"]), (
+        f"{row!r} and {other!r} were not scored on the same tokens of {target!r} ({setting})")
+    index, weights = bootstrap_weights(mine["groups"], n_boot, seed)
+    if mine["kind"] == "classification":
+        difference = (weights @ np.bincount(index, weights=mine["scores"] - theirs["scores"])
+                      / (weights @ np.bincount(index)))
+    else:  # R² difference = (SSE_other - SSE_row) / SST, every resample around its own mean
+        truth = np.asarray(mine["truth"], float)
+        n = weights @ np.bincount(index)
+        total, total2 = weights @ np.bincount(index, weights=truth), weights @ np.bincount(index, weights=truth**2)
+        sst = np.maximum(total2 - total**2 / n, 1e-12)
+        difference = (weights @ np.bincount(index, weights=theirs["scores"]**2 - mine["scores"]**2)) / sst
+    return PairedDifference.from_resamples(difference)
 
 
 def majority_accuracy(train_values: np.ndarray, test_values: np.ndarray) -> float:
@@ -402,9 +427,11 @@ def probe_target(features: np.ndarray, labels: pd.DataFrame, target: str | Targe
         check_probe_inputs(features[outside], values[outside], groups[outside], target.kind,
                            f"{representation} / {target.name} (held-out)")
     base = {"representation": representation, "target": target.name, "probe": probe}
-    rows = []
+    rows, per_token = [], {}
 
     def add(setting, scores, truth, grp, per_seed):
+        per_token[representation, target.name, setting] = {"kind": target.kind, "scores": scores, "truth": truth,
+                                                           "groups": grp}
         for metric, (value, low, high) in utterance_bootstrap(target.kind, scores, truth, grp, n_boot).items():
             spread = float(np.std([m[metric] for m in per_seed])) if len(per_seed) > 1 else 0.0
             rows.append({**base, "setting": setting, "metric": metric, "value": value, "low": low, "high": high,
@@ -453,7 +480,9 @@ def probe_target(features: np.ndarray, labels: pd.DataFrame, target: str | Targe
             rows.append({**base, "setting": "mdl", "metric": "compression", "value": code["compression"],
                          "low": np.nan, "high": np.nan, "seed_std": 0.0, "tokens": len(y),
                          "utterances": len(np.unique(g))})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.attrs[PER_TOKEN] = per_token
+    return table
 
 
 def subsample_utterances(index: np.ndarray, groups: np.ndarray, max_tokens: int, seed: int = 0,

@@ -28,7 +28,7 @@ import pandas as pd
 
 from wmlib.data.features import TokenSet
 
-from .probes import acoustic_types, probe_target
+from .probes import PER_TOKEN, acoustic_types, paired_probe_difference, probe_target
 from .representations import Representations, baseline_representations, model_representations, select_utterances
 from .targets import get_target
 
@@ -161,7 +161,10 @@ def run_probes(calls: list, progress: bool = False) -> pd.DataFrame:
         delayed(_timed_probe)(*args, **kwargs) for args, kwargs in calls)
     tables = [table.assign(call=index)
               for index, table in enumerate(tqdm(tables, total=len(calls), desc="probes", disable=not progress))]
-    return pd.concat(tables, ignore_index=True)
+    combined = pd.concat(tables, ignore_index=True)
+    # concat drops attrs: keep every probe's per-token scores, for paired verdicts
+    combined.attrs[PER_TOKEN] = {key: value for table in tables for key, value in table.attrs[PER_TOKEN].items()}
+    return combined
 
 
 def _timed_probe(*args, **kwargs) -> pd.DataFrame:
@@ -242,8 +245,9 @@ def best_baseline(results: pd.DataFrame, target: str, setting: str = "in-distrib
 
 
 def verdicts(results: pd.DataFrame, row: str, targets, setting: str = "in-distribution") -> list[str]:
-    """One sentence per target: does ``row`` beat, tie with or lose to the best hand-made baseline (95% intervals
-    apart or overlapping)?"""
+    """One sentence per target: does ``row`` beat, lose to, or not differ measurably from the better hand-made
+    baseline?  Decided by their paired difference on the same tokens (:func:`~wmlib.analysis.probes.
+    paired_probe_difference`), never by whether two intervals overlap."""
     lines = []
     for target in targets:
         metric = headline_metric(target)
@@ -252,16 +256,10 @@ def verdicts(results: pd.DataFrame, row: str, targets, setting: str = "in-distri
         if mine.empty:
             continue
         mine, other = mine.iloc[0], best_baseline(results, target, setting)
-        if mine["low"] > other["high"]:
-            word = "beats"
-        elif mine["high"] < other["low"]:
-            word = "loses to"
-        else:
-            word = "ties with"
+        result = paired_probe_difference(results, row, other["representation"], target, setting)
         name = "R²" if metric == "r2" else "accuracy"
-        lines.append(f"**{target}** ({setting}): {row} {word} {other['representation']} — {name} "
-                     f"{mine['value']:.2f} [{mine['low']:.2f}, {mine['high']:.2f}] against {other['value']:.2f} "
-                     f"[{other['low']:.2f}, {other['high']:.2f}].")
+        lines.append(f"**{target}** ({setting}): {row} {result.verb} {other['representation']} — {name} "
+                     f"{mine['value']:.2f} against {other['value']:.2f}, difference {result}.")
     return lines
 
 

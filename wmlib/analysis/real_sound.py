@@ -15,11 +15,16 @@ Used by the chapter "Real sound".
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from wmlib.data.features import TokenSet
 from wmlib.data.profiles import ASTERISK_SPEAKERS, REAL_SPEAKERS
+
+if TYPE_CHECKING:
+    from wmlib.model.evaluate import PairedDifference
 
 #: name -> (split, label filter) of the retrieval sets: the held-out telephone prompts (Asterisk), the held-out
 #: spoken words (KTuberling: wideband, a word a second), the held-out music tracks, the generated test split
@@ -47,7 +52,7 @@ def ablation_runs(profile: str | None = None) -> dict:
 
 def real_retrieval(profile: str | None, models: dict, horizons=(1,), length: int = 64, train_windows: int = 600,
                    n_boot: int = 1000, seed: int = 0, sets=None, max_windows: int | None = None,
-                   tokens: TokenSet | None = None, hits: dict | None = None) -> pd.DataFrame:
+                   tokens: TokenSet | None = None) -> pd.DataFrame:
     """Next-token retrieval (:func:`wmlib.model.evaluate.retrieval_table`) on every set of :data:`EVALUATION_SETS`.
 
     Args:
@@ -56,27 +61,28 @@ def real_retrieval(profile: str | None, models: dict, horizons=(1,), length: int
             autoregression is fit on.
         max_windows: at most this many windows per set (a seeded subset; default: all).
         tokens: the profile's tokens, if already loaded (default: :func:`wmlib.data.features.load_tokens`).
-        hits: a dict to fill with ``(set, method, horizon) -> (top-1 hits, utterance of each query)``, for
-            :func:`wmlib.model.evaluate.paired_difference`.
 
     Returns:
-        The retrieval table with a ``set`` column; baselines and models answer the same queries within a set.
+        The retrieval table with a ``set`` column; baselines and models answer the same queries within a set, and
+        the per-query results of every set ride along (``attrs``) for paired verdicts
+        (:func:`wmlib.model.evaluate.paired` on the table cut to one set).
     """
     from wmlib.data.features import load_tokens
     from wmlib.model.checkpoints import load_model
-    from wmlib.model.evaluate import Windows, retrieval_table, standard_methods
+    from wmlib.model.evaluate import PER_QUERY, Windows, retrieval_table, standard_methods
 
     tokens = load_tokens(profile, progress=False) if tokens is None else tokens
     train = Windows.from_tokens(tokens, "train", length, max_windows=train_windows, seed=seed)
     methods = standard_methods(train, {name: load_model(path)[0] for name, path in models.items()}, horizons)
-    tables = []
+    tables, results = [], {}
     for name, (split, where) in (sets or EVALUATION_SETS).items():
         test = Windows.from_tokens(tokens, split, length, where=where, max_windows=max_windows, seed=seed)
-        found = {}
-        tables.append(retrieval_table(test, methods, horizons, n_boot=n_boot, seed=seed, hits=found).assign(set=name))
-        if hits is not None:
-            hits.update({(name, *key): value for key, value in found.items()})
-    return pd.concat(tables, ignore_index=True)
+        table = retrieval_table(test, methods, horizons, n_boot=n_boot, seed=seed)
+        results |= {(name, *key[1:]): value for key, value in table.attrs.pop(PER_QUERY).items()}
+        tables.append(table.assign(set=name))
+    table = pd.concat(tables, ignore_index=True)
+    table.attrs[PER_QUERY] = results
+    return table
 
 
 def recording_sets(corpus) -> dict:
@@ -118,11 +124,12 @@ def retrieval_pivot(table: pd.DataFrame, horizon: int = 1, metric: str = "top1")
 
 
 def verdict(table: pd.DataFrame, method: str, other: str, set_name: str, horizon: int = 1,
-            metric: str = "top1") -> str:
-    """``"beats"`` / ``"loses to"`` (95% CIs apart) / ``"ties with"``: ``method`` against ``other`` on a set."""
-    from wmlib.model.evaluate import compare
+            metric: str = "top1") -> PairedDifference:
+    """``method`` against ``other`` on one set: their paired difference (``.verdict``: beats / loses to / not
+    distinguishable from)."""
+    from wmlib.model.evaluate import paired
 
-    return compare(table[table["set"] == set_name], method, other, horizon, metric)
+    return paired(table[table["set"] == set_name], method, other, horizon, metric)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -144,8 +151,8 @@ def source_probe_tokens(tokens: TokenSet, per_group: int, seed: int = 0) -> Toke
 def balanced_accuracy_ci(truth: np.ndarray, predicted: np.ndarray, groups: np.ndarray, n_boot: int = 1000,
                          seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
     """Balanced accuracy (mean recall over the true classes) and its percentile bootstrap CI over whole
-    utterances (``groups``; :func:`wmlib.analysis.probes.bootstrap_weights`)."""
-    from .probes import bootstrap_weights
+    utterances (``groups``; :func:`wmlib.model.bootstrap.bootstrap_weights`)."""
+    from wmlib.model.bootstrap import bootstrap_weights
 
     truth, predicted = np.asarray(truth), np.asarray(predicted)
     index, weights = bootstrap_weights(groups, n_boot, seed)  # (1 + B, U)
@@ -283,31 +290,6 @@ def real_speech_probes(tokens: TokenSet, features: dict, targets=("pitch_speech"
     return pd.concat(frames, ignore_index=True)
 
 
-def targets_met(retrieval: pd.DataFrame, transfer: pd.DataFrame, model: str,
-                baselines=("copy last token", "linear AR (4 tokens)"), threshold: float = 0.9) -> pd.DataFrame:
-    """The issue's targets for ``model``, each with its numbers and whether it is met (CIs apart where a
-    comparison is asked)."""
-    rows = []
-    h1 = retrieval[retrieval["horizon"] == 1].set_index(["set", "method"])
-    for set_name in ("real speech (held out)", "real music (held out)"):
-        for baseline in baselines:
-            result = verdict(retrieval, model, baseline, set_name)
-            rows.append({"target": f"{set_name}: beats {baseline} at h=1", "met": result == "beats",
-                         "measured": f"{result} ({h1.loc[(set_name, model), 'top1']:.3f} vs "
-                                     f"{h1.loc[(set_name, baseline), 'top1']:.3f})"})
-    linear = baselines[1]
-    generated = "generated (test)"
-    result = verdict(retrieval, model, linear, generated)
-    rows.append({"target": f"{generated}: not below {linear} at h=1", "met": result != "loses to",
-                 "measured": f"{result} ({h1.loc[(generated, model), 'top1']:.3f} vs "
-                             f"{h1.loc[(generated, linear), 'top1']:.3f})"})
-    accuracy = transfer.loc[model]
-    rows.append({"target": f"source probe on held-out real recordings ≥ {threshold:.2f} balanced accuracy",
-                 "met": accuracy["balanced accuracy"] >= threshold,
-                 "measured": interval(accuracy["balanced accuracy"], accuracy["low"], accuracy["high"])})
-    return pd.DataFrame(rows).set_index("target")
-
-
 def ablation_findings(retrieval: pd.DataFrame, transfer: pd.DataFrame, rows: list[str]) -> list[str]:
     """Sentences on what each step of the ablation (``rows``, in order) does to each measure, written from the
     numbers (so the chapter's text cannot drift from them)."""
@@ -327,21 +309,23 @@ def ablation_findings(retrieval: pd.DataFrame, transfer: pd.DataFrame, rows: lis
 
 
 def training_findings(along: pd.DataFrame, baseline: str = "linear AR (4 tokens)") -> list[str]:
-    """Per set of :func:`retrieval_along_training`: where the model first passes ``baseline`` (CIs apart) and
-    what the last stretch of training (from the last checkpoint at or before half the final step) added."""
+    """Per set of :func:`retrieval_along_training`: where the model first beats ``baseline`` (paired difference
+    over utterances) and what the last stretch of training (from the last checkpoint at or before half the final
+    step) changed, by the paired difference of the two checkpoints."""
     lines = []
     for set_name, rows in along.groupby("set", sort=False):
+        one = along[along["set"] == set_name]
         curve = rows[rows["step"].notna()].sort_values("step")
         reference = rows[rows["method"] == baseline].iloc[0]
-        above = curve[curve["top1_low"] > reference["top1_high"]]
+        beats = [row for row in curve.itertuples() if verdict(one, row.method, baseline, set_name).verdict == "beats"]
         last, before = curve.iloc[-1], curve[curve["step"] <= curve["step"].iloc[-1] / 2]
         text = (f"On {set_name}: top-1 {curve['top1'].iloc[0]:.3f} at step {int(curve['step'].iloc[0])}, "
                 f"{last['top1']:.3f} at step {int(last['step'])} ({baseline}: {reference['top1']:.3f}); ")
-        text += (f"it beats the {baseline} from step {int(above['step'].iloc[0])} on." if len(above)
-                 else f"it never beats the {baseline} with the intervals apart.")
+        text += (f"it first beats the {baseline} at step {int(beats[0].step)}." if beats
+                 else f"no checkpoint beats the {baseline} (paired difference over utterances).")
         if len(before):
-            gain = last["top1"] - before.iloc[-1]["top1"]
-            text += (f" From step {int(before.iloc[-1]['step'])} to step {int(last['step'])} it gained "
-                     f"{gain:+.3f}.")
+            start = before.iloc[-1]
+            change = verdict(one, last["method"], start["method"], set_name)
+            text += (f" Step {int(last['step'])} {change.verb} step {int(start['step'])} (difference {change}).")
         lines.append(text)
     return lines

@@ -39,9 +39,9 @@ import pandas as pd
 
 from wmlib.data.features import FeatureConfig, TokenSet
 from wmlib.data.files import atomic_write
+from wmlib.model.bootstrap import bootstrap_weights
 
 from .hear_api import GridError, HearModel, to_token_grid
-from .probes import bootstrap_weights
 
 RSA_VERSION = "rsa-1"
 #: Tokens of each clip before the first stimulus: every encoder has heard 640 ms of the clip.

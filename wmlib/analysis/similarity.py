@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from wmlib.model.bootstrap import PairedDifference
+
 from . import rsa
 from .encoders import ENCODERS, load_encoders, world_model_encoder
 
@@ -45,6 +47,10 @@ class SimilarityStudy:
     label_models: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
     families: dict[str, str] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
+    #: ``(table, row, column) -> (1 + n_boot,)`` each number's value on every resample of the clips (the same
+    #: resamples for every row of a table), for paired verdicts (:func:`paired`): ``("labels", encoder, label)``,
+    #: ``("training", checkpoint, reference)``, ``("seeds", first, second)`` (CKA)
+    draws: dict = field(repr=False, default_factory=dict)
 
 
 def halves(stimuli: rsa.StimulusSet, seed: int = 0) -> np.ndarray:
@@ -67,12 +73,14 @@ def _half_weights(stimuli: rsa.StimulusSet, half: np.ndarray, which: int, n_boot
 
 def crossvalidated_label_table(stimuli, layer_rdms: dict[str, dict[str, np.ndarray]],
                                label_models: dict[str, np.ndarray], n_boot: int = 1000, seed: int = 0,
-                               whitened: bool = True) -> pd.DataFrame:
+                               whitened: bool = True, kept: dict | None = None) -> pd.DataFrame:
     """Each encoder against each label model, with its layer chosen on one half of the clips and scored on the other.
 
     Args:
         layer_rdms: encoder -> layer -> ``(n, n)`` RDM.
         label_models: label -> ``(n, n)`` (NaN where undefined).
+        kept: a dict to fill with ``("labels", encoder, label) -> (1 + n_boot,)`` the value on every resample
+            (the same resamples for every encoder: paired verdicts, :func:`paired`).
 
     Returns:
         One row per (encoder, label): ``spearman`` (mean of the two held-out halves) with ``low``/``high``, the layers
@@ -98,7 +106,10 @@ def crossvalidated_label_table(stimuli, layer_rdms: dict[str, dict[str, np.ndarr
                     white.append(rsa.compare_rsatoolbox(layers[best][np.ix_(keep, keep)], model[np.ix_(keep, keep)],
                                                         "corr_cov"))
             with np.errstate(invalid="ignore"):  # a half without defined pairs: NaN
-                value, low, high = rsa.summarise(np.mean(draws, axis=0))
+                both = np.mean(draws, axis=0)
+                value, low, high = rsa.summarise(both)
+            if kept is not None:
+                kept["labels", encoder, label] = both
             rows.append({"encoder": encoder, "label": label, "spearman": value, "low": low, "high": high,
                          "layer_a": chosen[0], "layer_b": chosen[1],
                          "whitened": float(np.mean(white)) if whitened else np.nan})
@@ -170,7 +181,8 @@ def run_study(profile: str | None = None, encoders=BOOK_ENCODERS, n_boot: int = 
     timings.append({"what": "RDMs", "seconds": time.perf_counter() - began})
 
     began = time.perf_counter()
-    labels = crossvalidated_label_table(stimuli, layer_rdms, label_models, n_boot, seed)
+    draws: dict = {}
+    labels = crossvalidated_label_table(stimuli, layer_rdms, label_models, n_boot, seed, kept=draws)
     reference = layer_rdms[next(iter(layer_rdms))]  # the first encoder's default layer: the permutation null
     nulls = {label: np.quantile(rsa.permutation_null(next(iter(reference.values())), model, 200, seed), [0.025, 0.975])
              for label, model in label_models.items()}
@@ -214,12 +226,14 @@ def run_study(profile: str | None = None, encoders=BOOK_ENCODERS, n_boot: int = 
         step = checkpoints[name].step
         matrix = tracked_rdms[name]
         for label in TRAINING_LABELS:
-            value, low, high = rsa.summarise(engine.spearman(matrix, label_models[label]))
+            draws["training", name, label] = engine.spearman(matrix, label_models[label])
+            value, low, high = rsa.summarise(draws["training", name, label])
             rows.append({"checkpoint": name, "step": step, "seed": 0 if name not in seed_names else
                          SEED_MODELS[seed_names[name]], "reference": label, "kind": "label (Spearman)",
                          "value": value, "low": low, "high": high})
         for j, other in enumerate(others):
-            value, low, high = rsa.summarise(cka[:, i, len(tracked) + j], centre="median")
+            draws["training", name, other] = cka[:, i, len(tracked) + j]
+            value, low, high = rsa.summarise(draws["training", name, other], centre="median")
             rows.append({"checkpoint": name, "step": step, "seed": 0 if name not in seed_names else
                          SEED_MODELS[seed_names[name]], "reference": other, "kind": "encoder (CKA)",
                          "value": value, "low": low, "high": high})
@@ -228,18 +242,19 @@ def run_study(profile: str | None = None, encoders=BOOK_ENCODERS, n_boot: int = 
 
     began = time.perf_counter()
     seeds = seed_agreement(tracked, seed_names, comparison, features, engine, halves_engine,
-                           rdms={**tracked_rdms, **rdms})
+                           rdms={**tracked_rdms, **rdms}, kept=draws)
     timings.append({"what": "seeds and noise ceiling", "seconds": time.perf_counter() - began})
     timings.append({"what": "total", "seconds": time.perf_counter() - started})
     info = {"stimuli": len(stimuli), "clips": len(stimuli.clips), "encoders": len(embeddings), "n_boot": n_boot,
             "profile": profile, "layers": default_layer, "training_layer": layer}
     return SimilarityStudy(stimuli, labels, pairs, training, seeds, failures.reset_index(drop=True),
-                           pd.DataFrame(timings), rdms, label_models, families, info)
+                           pd.DataFrame(timings), rdms, label_models, families, info, draws)
 
 
 def seed_agreement(tracked: dict[str, np.ndarray], seed_names: dict[str, str], step: int,
                    features: dict[str, np.ndarray], engine: rsa.ClipBootstrap,
-                   halves_engine: rsa.ClipBootstrap, rdms: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+                   halves_engine: rsa.ClipBootstrap, rdms: dict[str, np.ndarray] | None = None,
+                   kept: dict | None = None) -> pd.DataFrame:
     """Kornblith's sanity check and the noise ceiling: do two seeds of the default model (at ``step``) agree with each
     other more than either agrees with any other encoder?
 
@@ -249,6 +264,7 @@ def seed_agreement(tracked: dict[str, np.ndarray], seed_names: dict[str, str], s
         bounds of Spearman with the seeds as subjects) in ``spearman``'s columns.
 
     ``rdms``: RDMs already computed, by the names of ``tracked`` and ``features`` (the others are computed here).
+    ``kept``: a dict to fill with ``("seeds", first, second) -> (1 + B,)`` CKA on every half-sample.
     """
     from rsatoolbox.inference.noise_ceiling import boot_noise_ceiling
 
@@ -268,6 +284,8 @@ def seed_agreement(tracked: dict[str, np.ndarray], seed_names: dict[str, str], s
         for j, other in enumerate(everything):
             if other == name or (other in names and j < i):
                 continue
+            if kept is not None:
+                kept["seeds", name, other] = cka[:, i, j]
             c = rsa.summarise(cka[:, i, j], centre="median")
             s = rsa.summarise(engine.spearman(rdms[name], rdms[other]))
             rows.append({"first": name, "second": other, "cka": c[0], "cka_low": c[1], "cka_high": c[2],
@@ -314,18 +332,20 @@ def seed_table(seeds: pd.DataFrame) -> pd.DataFrame:
     return table[sorted(table.columns, key=lambda c: (c.split(": ")[1], c))]
 
 
-def _compare(a: tuple[float, float, float], b: tuple[float, float, float]) -> str:
-    """``"above"``, ``"below"`` or ``"level with"``: ``a`` against ``b`` by their 95% intervals."""
-    if a[1] > b[2]:
-        return "above"
-    if a[2] < b[1]:
-        return "below"
-    return "level with"
+def paired(study: SimilarityStudy, first: tuple, second: tuple) -> PairedDifference:
+    """The number at ``first`` minus the number at ``second`` (keys of :attr:`SimilarityStudy.draws`), on the same
+    resamples of the clips: the paired difference every verdict of the chapter goes through.  CKA's half-samples
+    are centred on the observed difference, as its single intervals are (:func:`wmlib.analysis.rsa.summarise`)."""
+    for key in (first, second):
+        assert key in study.draws, f"the study kept no resamples for {key} (run it again with this version)"
+    centre = "median" if first[0] == "seeds" or (first[0] == "training" and first[2] not in TRAINING_LABELS) else None
+    with np.errstate(invalid="ignore"):
+        return PairedDifference(*rsa.summarise(study.draws[first] - study.draws[second], centre=centre))
 
 
 def findings(study: SimilarityStudy, model: str = "world model", control: str = "random init") -> dict[str, list]:
-    """The chapter's findings as sentences, each decided by the intervals (never written by hand): ``labels`` (one
-    per label model), ``training`` and ``seeds``."""
+    """The chapter's findings as sentences, each decided by a paired difference (:func:`paired`; never written by
+    hand): ``labels`` (one per label model), ``training`` and ``seeds``."""
     out, sections = [], {}
     labels = study.labels.set_index(["encoder", "label"])
     for label in dict.fromkeys(study.labels["label"]):
@@ -337,24 +357,25 @@ def findings(study: SimilarityStudy, model: str = "world model", control: str = 
                     f"[{best['low']:.2f}, {best['high']:.2f}]); the {model} scores {mine['spearman']:.2f} "
                     f"[{mine['low']:.2f}, {mine['high']:.2f}]")
         if best["encoder"] not in (model, control):
-            columns = ["spearman", "low", "high"]
-            sentence += f", {_compare(tuple(mine[columns]), tuple(best[columns]))} it"
+            result = paired(study, ("labels", model, label), ("labels", best["encoder"], label))
+            sentence += f"; it {result.verb} {best['encoder']} (difference {result})"
         if ctrl is not None:
-            verdict = _compare(tuple(mine[["spearman", "low", "high"]]), tuple(ctrl[["spearman", "low", "high"]]))
-            sentence += f", {verdict} its {control} control ({ctrl['spearman']:.2f})"
+            result = paired(study, ("labels", model, label), ("labels", control, label))
+            sentence += f"; it {result.verb} its {control} control ({ctrl['spearman']:.2f}, difference {result})"
         out.append(sentence + ".")
     sections["labels"], out = out, []
     training = study.training[study.training["seed"] == 0]
     first, last = training["step"].min(), training["step"].max()
-    moves = {"above": [], "below": [], "level with": []}
+    moves = {"beats": [], "loses to": [], "not distinguishable from": []}
     for (_, reference), rows in training.groupby(["kind", "reference"], sort=False):
         start = rows[rows["step"] == first].iloc[0]
         end = rows[rows["step"] == last].iloc[0]
-        moves[_compare(tuple(end[["value", "low", "high"]]), tuple(start[["value", "low", "high"]]))].append(
-            f"{reference} ({start['value']:.2f} → {end['value']:.2f})")
-    out.append(f"**Along training** (step {first} → {last}): similarity rose to {', '.join(moves['above']) or 'none'}; "
-               f"fell to {', '.join(moves['below']) or 'none'}; did not move beyond its interval for "
-               f"{', '.join(moves['level with']) or 'none'}.")
+        result = paired(study, ("training", end["checkpoint"], reference), ("training", start["checkpoint"], reference))
+        moves[result.verdict].append(f"{reference} ({start['value']:.2f} → {end['value']:.2f}, {result})")
+    out.append(f"**Along training** (step {first} → {last}, paired differences on the same resamples of the clips): "
+               f"similarity rose to {', '.join(moves['beats']) or 'none'}; fell to "
+               f"{', '.join(moves['loses to']) or 'none'}; did not change measurably for "
+               f"{', '.join(moves['not distinguishable from']) or 'none'}.")
     sections["training"], out = out, []
     if len(study.seeds):
         seeds = study.seeds
@@ -362,10 +383,11 @@ def findings(study: SimilarityStudy, model: str = "world model", control: str = 
         others = seeds[seeds["first"].str.startswith("seed ") & ~seeds["second"].str.startswith("seed ")
                        & (seeds["second"] != model)]
         closest = others.sort_values("cka", ascending=False).iloc[0]
-        verdict = _compare(tuple(pair[["cka", "cka_low", "cka_high"]]),
-                           tuple(closest[["cka", "cka_low", "cka_high"]]))
+        result = paired(study, ("seeds", pair["first"], pair["second"]), ("seeds", closest["first"], closest["second"]))
+        verdict = {"beats": "above", "loses to": "below"}.get(result.verdict, "not distinguishable from")
         out.append(f"**Two seeds**: linear CKA between them is {pair['cka']:.2f} [{pair['cka_low']:.2f}, "
-                   f"{pair['cka_high']:.2f}], {verdict} the closest other encoder ({closest['first']} vs "
+                   f"{pair['cka_high']:.2f}], {verdict} that of the closest other encoder (difference {result}; "
+                   f"{closest['first']} vs "
                    f"{closest['second']}: {closest['cka']:.2f} [{closest['cka_low']:.2f}, {closest['cka_high']:.2f}]);"
                    f" Spearman between their RDMs {pair['spearman']:.2f} [{pair['spearman_low']:.2f}, "
                    f"{pair['spearman_high']:.2f}].")

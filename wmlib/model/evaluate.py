@@ -26,6 +26,8 @@ import pandas as pd
 
 from wmlib.data.features import TokenSet
 
+from .bootstrap import PairedDifference, bootstrap_ci, paired_difference
+
 CANDIDATES = 256  # the true token + 255 distractors
 
 
@@ -106,63 +108,6 @@ def ranks(predictions: np.ndarray, pool: np.ndarray, targets: np.ndarray, distra
             scores = -np.sum((candidates - predictions[part, None]) ** 2, axis=-1)
         out[part] = (scores[:, 1:] > scores[:, :1]).sum(axis=1)
     return out
-
-
-def _group_resamples(groups: np.ndarray, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(group_index, picks)``: each value's group, and ``n_boot`` resamples of the groups with replacement."""
-    rng = np.random.default_rng(seed)
-    names, group_index = np.unique(groups, return_inverse=True)
-    return group_index, rng.integers(0, len(names), size=(n_boot, len(names)))
-
-
-def bootstrap_ci(hits: np.ndarray, groups: np.ndarray, n_boot: int = 1000, seed: int = 0,
-                 level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean of ``hits``, resampling whole groups (utterances)."""
-    group_index, picks = _group_resamples(groups, n_boot, seed)
-    sums = np.bincount(group_index, weights=hits.astype(float))
-    counts = np.bincount(group_index)
-    means = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
-    return tuple(np.quantile(means, [(1 - level) / 2, (1 + level) / 2]))
-
-
-@dataclass(frozen=True)
-class PairedDifference:
-    """``mean(a) - mean(b)`` over the same units, its percentile interval and what it says."""
-
-    difference: float
-    low: float
-    high: float
-
-    @property
-    def verdict(self) -> str:
-        """``"beats"`` / ``"loses to"`` when the interval excludes 0, else ``"not distinguishable from"``."""
-        return "beats" if self.low > 0 else "loses to" if self.high < 0 else "not distinguishable from"
-
-    def __str__(self) -> str:
-        return f"{self.difference:+.3f} [{self.low:+.3f}, {self.high:+.3f}]"
-
-
-def paired_difference(a: np.ndarray, b: np.ndarray, groups: np.ndarray, n_boot: int = 1000, seed: int = 0,
-                      level: float = 0.95) -> PairedDifference:
-    """The difference of two methods' means on the same queries, with a bootstrap interval that resamples whole
-    groups (utterances) once for both, so what the two share cancels.  Deciding by whether two separate intervals
-    overlap ignores that pairing (and is wrong in both directions).
-
-    Args:
-        a, b: one value per query (hits, errors), the same queries in the same order.
-        groups: the unit each query belongs to (its utterance).
-    """
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    assert a.shape == b.shape == np.shape(groups), (
-        f"a, b and groups must hold one value per query each, got {a.shape}, {b.shape}, {np.shape(groups)}")
-    group_index, picks = _group_resamples(groups, n_boot, seed)
-    sums = np.bincount(group_index, weights=a - b)
-    counts = np.bincount(group_index)
-    differences = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
-    low, high = np.quantile(differences, [(1 - level) / 2, (1 + level) / 2])
-    # the point estimate by the resamples' own arithmetic (a sum over queries, then one division), so that an
-    # interval collapsed on one value (a single utterance, or every resample alike) holds it exactly
-    return PairedDifference(float(sums.sum() / counts.sum()), float(low), float(high))
 
 
 def flatten_tokens(mel: np.ndarray) -> np.ndarray:
@@ -277,8 +222,12 @@ class ModelPredictor:
 # The table
 
 
+#: the key of a retrieval table's ``attrs`` that holds its per-query results (:func:`per_query`)
+PER_QUERY = "per_query"
+
+
 def retrieval_table(test: Windows, methods: dict, horizons=(1, 2, 4, 8), first: int = 3, seed: int = 0,
-                    n_boot: int = 1000, stride_ahead: int = 4, hits: dict | None = None) -> pd.DataFrame:
+                    n_boot: int = 1000, stride_ahead: int = 4) -> pd.DataFrame:
     """Top-1 / top-5 retrieval and mel error, with 95% bootstrap CIs, for every method and horizon on the same
     queries and distractors.
 
@@ -290,14 +239,14 @@ def retrieval_table(test: Windows, methods: dict, horizons=(1, 2, 4, 8), first: 
         stride_ahead: beyond horizon 1, only every ``stride_ahead``-th context end is queried.  Open-loop
             imagination costs ``horizon`` model runs per query, and neighbouring queries of one window say much the
             same; the confidence intervals (over utterances) account for the smaller number.
-        hits: a dict to fill with ``(method, horizon) -> (top-1 hits, utterance of each query)``, the same queries in
-            the same order for every method, for :func:`paired_difference`.
 
     Returns:
         One row per (method, horizon): ``top1, top1_low, top1_high, top5, …, mel_rmse_db, mel_rmse_db_low,
-        mel_rmse_db_high`` (root mean square error of the predicted token in dB) and ``queries``.
+        mel_rmse_db_high`` (root mean square error of the predicted token in dB) and ``queries``.  The per-query
+        results (the same queries in the same order for every method) ride along in ``attrs``, so that any two
+        methods can be compared by their paired difference (:func:`per_query`, :func:`paired`).
     """
-    rows = []
+    rows, results = [], {}
     n_windows, length = test.mel.shape[:2]
     pools = {name: method.candidates(test) for name, method in methods.items()}  # (W, L, D) each
     for horizon in horizons:
@@ -313,8 +262,6 @@ def retrieval_table(test: Windows, methods: dict, horizons=(1, 2, 4, 8), first: 
             pool = pools[name]
             rank = ranks(queries, pool.reshape(-1, pool.shape[-1]), targets, distractors, method.similarity)
             row = {"method": name, "horizon": horizon, "queries": len(rank)}
-            if hits is not None:
-                hits[name, horizon] = (rank < 1, groups)
             for k in (1, 5):
                 found = rank < k
                 low, high = bootstrap_ci(found, groups, n_boot=n_boot, seed=seed)
@@ -324,7 +271,10 @@ def retrieval_table(test: Windows, methods: dict, horizons=(1, 2, 4, 8), first: 
             row |= {"mel_rmse_db": np.sqrt(squared.mean()), "mel_rmse_db_low": np.sqrt(low),
                     "mel_rmse_db_high": np.sqrt(high)}
             rows.append(row)
-    return pd.DataFrame(rows)
+            results[None, name, horizon] = {"top1": rank < 1, "top5": rank < 5, "groups": groups}
+    table = pd.DataFrame(rows)
+    table.attrs[PER_QUERY] = results
+    return table
 
 
 def standard_methods(train: Windows, models: dict, horizons=(1, 2, 4, 8), order: int = 4) -> dict:
@@ -379,33 +329,81 @@ def evaluate_runs(profile: str | None, runs: dict, horizons=(1, 2, 4, 8), length
                            stride_ahead=stride_ahead)
 
 
+def per_query(table: pd.DataFrame, method: str, horizon: int, metric: str = "top1") -> tuple[np.ndarray, np.ndarray]:
+    """``(values, utterances)``: one value of ``metric`` (``"top1"`` or ``"top5"`` hits) per query of ``method`` at
+    ``horizon``, in the query order every method of the table shares.  A table with a ``set`` column must be cut to
+    one set first."""
+    results = table.attrs.get(PER_QUERY)
+    assert results is not None, ("this table carries no per-query results (they ride along in .attrs from "
+                                 "retrieval_table; concatenating tables drops them): paired verdicts need them")
+    sets = list(dict.fromkeys(table["set"])) if "set" in table.columns else [None]
+    assert len(sets) == 1, f"cut the table to one set first, it holds {sets}"
+    key = (sets[0], method, horizon)
+    assert key in results, f"no per-query results for {method!r} at horizon {horizon} (set {sets[0]!r})"
+    return np.asarray(results[key][metric], float), results[key]["groups"]
+
+
+def paired(table: pd.DataFrame, method: str, other: str, horizon: int, metric: str = "top1", n_boot: int = 1000,
+           seed: int = 0) -> PairedDifference:
+    """``method`` minus ``other`` on the same queries of a retrieval table (one set), with the paired interval over
+    utterances (:func:`paired_difference`)."""
+    mine, groups = per_query(table, method, horizon, metric)
+    theirs, other_groups = per_query(table, other, horizon, metric)
+    assert np.array_equal(groups, other_groups), f"{method!r} and {other!r} did not answer the same queries"
+    return paired_difference(mine, theirs, groups, n_boot=n_boot, seed=seed)
+
+
 def compare(table: pd.DataFrame, method: str, other: str, horizon: int, metric: str = "top1") -> str:
-    """``"beats"``, ``"loses to"`` (95% CIs apart) or ``"ties with"`` (CIs overlap): ``method`` against ``other``."""
-    rows = table[table["horizon"] == horizon].set_index("method")
-    a, b = rows.loc[method], rows.loc[other]
-    if a[f"{metric}_low"] > b[f"{metric}_high"]:
-        return "beats"
-    if a[f"{metric}_high"] < b[f"{metric}_low"]:
-        return "loses to"
-    return "ties with"
+    """``"beats"``, ``"loses to"`` or ``"is not distinguishable from"``: ``method`` against ``other``, by their paired
+    difference on the same queries (:func:`paired`), never by whether two intervals overlap."""
+    return paired(table, method, other, horizon, metric).verb
+
+
+def verdict_table(table: pd.DataFrame, method: str, baselines=("copy last token", "linear AR (4 tokens)"),
+                  horizons=None, metric: str = "top1") -> pd.DataFrame:
+    """``method`` against the strongest of ``baselines`` (the highest ``metric`` at that horizon and set), one row
+    per (set, horizon): both numbers with their intervals, the paired difference with its interval, and the
+    verdict.  A table with a ``set`` column gets a row per set."""
+    sets = list(dict.fromkeys(table["set"])) if "set" in table.columns else [None]
+    rows = []
+    for set_name in sets:
+        part = table if set_name is None else table[table["set"] == set_name]
+        for horizon in horizons or sorted(part["horizon"].unique()):
+            at = part[part["horizon"] == horizon].set_index("method")
+            strongest = at.loc[list(baselines), metric].idxmax()
+            result = paired(part, method, strongest, horizon, metric)
+            row = {} if set_name is None else {"set": set_name}
+            row |= {"horizon": horizon,
+                    method: f"{at.loc[method, metric]:.3f} [{at.loc[method, f'{metric}_low']:.3f}, "
+                            f"{at.loc[method, f'{metric}_high']:.3f}]",
+                    "strongest baseline": strongest,
+                    "its score": f"{at.loc[strongest, metric]:.3f} [{at.loc[strongest, f'{metric}_low']:.3f}, "
+                                 f"{at.loc[strongest, f'{metric}_high']:.3f}]",
+                    "paired difference": str(result), "verdict": result.verdict}
+            rows.append(row)
+    return pd.DataFrame(rows).set_index(["set", "horizon"] if sets != [None] else ["horizon"])
 
 
 def findings(table: pd.DataFrame, method: str, baselines=("copy last token", "linear AR (4 tokens)")) -> list[str]:
     """Plain sentences about ``method`` against the baselines in a :func:`retrieval_table`, for the book's text
     (written from the numbers, so the text cannot drift from them)."""
-    lines = []
+    lines, behind = [], []
     horizons = sorted(table["horizon"].unique())
     top1 = table.pivot(index="method", columns="horizon", values="top1")
     for horizon in horizons:
-        verdicts = {baseline: compare(table, method, baseline, horizon) for baseline in baselines}
-        parts = [f"{verdict} {baseline} ({top1.loc[method, horizon]:.3f} vs {top1.loc[baseline, horizon]:.3f})"
-                 for baseline, verdict in verdicts.items()]
+        parts = []
+        for baseline in baselines:
+            result = paired(table, method, baseline, horizon)
+            parts.append(f"{result.verb} {baseline} ({top1.loc[method, horizon]:.3f} vs "
+                         f"{top1.loc[baseline, horizon]:.3f}, difference {result})")
+            if result.verdict == "loses to":
+                behind.append((horizon, baseline, result))
         lines.append(f"{horizon} token{'s' if horizon > 1 else ''} ahead, {method} " + " and ".join(parts) + ".")
-    best = top1.loc[list(baselines)].max()
-    behind = [h for h in horizons if top1.loc[method, h] < best[h]]
     if behind:
-        lines.append(f"The best baseline is ahead of {method} from {behind[0]} token{'s' if behind[0] > 1 else ''} "
-                     f"ahead on (top-1 at {behind[0]}: {top1.loc[method, behind[0]]:.3f} vs {best[behind[0]]:.3f}).")
+        where = ", ".join(str(h) for h in dict.fromkeys(h for h, _, _ in behind))
+        horizon, baseline, result = behind[0]
+        lines.append(f"A baseline beats {method} {where} token{'s' if behind[-1][0] > 1 else ''} ahead (first: "
+                     f"{baseline} at {horizon}, difference {result}).")
     else:
-        lines.append(f"{method} is ahead of both baselines at every horizon measured.")
+        lines.append(f"No baseline beats {method} at any horizon measured.")
     return lines
