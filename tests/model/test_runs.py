@@ -17,7 +17,7 @@ def test_run_configs():
     assert comparison.model_config().objective == "reconstruction" and comparison.model_config().dynamics == "rssm"
     assert {0, runs.COMPARISON_STEPS["tiny"]} <= set(default.keep_checkpoints_at)  # the controls the book reads
     assert runs.run_dir("rssm-contrastive", "tiny") == data_root() / "tiny" / "runs" / "rssm-contrastive"
-    assert runs.equal_training_checkpoint("tiny").name == f"step-{runs.COMPARISON_STEPS['tiny']:06d}"
+    assert runs.equal_training_checkpoint("tiny") == runs.run_dir(runs.TWIN_MODEL, "tiny")
     for profile in runs.TRAINING:  # every named model builds under every profile; a profile regularises all alike
         for name in runs.MODELS:
             config = runs.run_config(name, profile)
@@ -27,6 +27,24 @@ def test_run_configs():
     assert runs.REGULARISED["large"] and not runs.REGULARISED["default"]  # long schedules only (bench/README.md)
     mine = runs.custom_run_config("mine", "tiny", {"dropout": 0.1}, augment={})
     assert mine.model_config().dropout == 0.1 and mine.augment is not None
+
+
+def test_every_model_compared_at_equal_training_ends_the_same_schedule():
+    """Same steps *and* schedule: no row of an "equal training" table is a checkpoint in the middle of a longer
+    schedule, under every profile; the twin differs from the default model in its schedule only."""
+    fields = ("steps", "stop_at", "batch_size", "seq_len", "lr", "warmup", "schedule", "min_lr_fraction",
+              "weight_decay", "augment")
+    for profile in runs.TRAINING:
+        schedules = {name: repr(tuple(getattr(runs.run_config(name, profile), field) for field in fields))
+                     for name in runs.EQUAL_TRAINING}
+        assert len(set(schedules.values())) == 1, (profile, schedules)
+        twin, default = runs.run_config(runs.TWIN_MODEL, profile), runs.run_config(runs.DEFAULT_MODEL, profile)
+        assert twin.steps == runs.COMPARISON_STEPS[profile] and twin.stop_at is None
+        assert twin.model_config() == default.model_config() and twin.seed == default.seed
+        assert twin.domains == default.domains
+        assert str(runs.equal_training_checkpoint(profile)).endswith(runs.TWIN_MODEL)
+    assert runs.TWIN_MODEL in runs.book_models() and set(runs.EQUAL_TRAINING) <= set(runs.book_models())
+    assert "250 steps of 16 windows, 100-step warm-up" in runs.schedule(runs.TWIN_MODEL, "default")
 
 
 def test_book_models_replace_a_stale_run_and_lose_nothing(tmp_path, monkeypatch, tiny_tokens):
@@ -40,6 +58,7 @@ def test_book_models_replace_a_stale_run_and_lose_nothing(tmp_path, monkeypatch,
     monkeypatch.setattr(runs, "CONTROL_MODELS", ())
     monkeypatch.setattr(runs, "ABLATION_MODELS", ())
     monkeypatch.setattr(runs, "SEED_MODELS", {})
+    monkeypatch.setattr(runs, "book_models", lambda: ("rssm-contrastive",))
     stale = train(runs.run_config("rssm-contrastive", "tiny", lr=0.5, steps=2), progress=False)
     with pytest.warns(UserWarning, match="trained again"):
         found = runs.train_book_models("tiny", progress=False)

@@ -8,7 +8,7 @@ queries: copy-last-token, a linear autoregression fit on the same training mixtu
 random initialisation.
 
 The sim-to-real ablation trains the default model at the comparison budget on three corpora
-(:data:`wmlib.model.runs.ABLATION_MODELS` plus the default model's own checkpoint at that step): clean generated
+(:data:`wmlib.model.runs.ABLATION_MODELS` plus the default model's twin on that schedule): clean generated
 only / + randomized copies / + real recordings.
 
 Used by the chapter "Real sound".
@@ -42,7 +42,7 @@ RETRIEVAL_WINDOWS = {"tiny": None, "default": 60, "large": None}
 
 
 def ablation_runs(profile: str | None = None) -> dict:
-    """The sim-to-real ablation: row name -> checkpoint, all at the comparison budget (equal training steps)."""
+    """The sim-to-real ablation: row name -> run, all on the comparison models' complete schedule."""
     from wmlib.model import runs
 
     return {"clean generated": runs.run_dir("clean-generated", profile),

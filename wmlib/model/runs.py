@@ -13,8 +13,8 @@ The book's models (default profile, 2-core CPU budget):
   comparison of objectives.
 
 The two comparison models train for fewer steps (``COMPARISON_STEPS``) than the default model, to keep the book
-build within 20 minutes on a 2-core CPU; the default model keeps a checkpoint at that step too, so the chapter
-compares all three at equal training.  The book also trains the control ``masked-autoencoder`` ("the old way":
+build within 30 minutes on a 2-core CPU; the chapter compares them with the default model's twin on the same
+schedule (below).  The book also trains the control ``masked-autoencoder`` ("the old way":
 reconstruct masked tokens; :data:`CONTROL_MODELS`) for the comparison-model budget, for the probing chapters.
 ``rssm-reconstruction`` (classic Dreamer) is a named model too, trained on demand
 (``python -m wmlib train --model NAME``).
@@ -22,7 +22,13 @@ reconstruct masked tokens; :data:`CONTROL_MODELS`) for the comparison-model budg
 The sim-to-real ablation (:data:`ABLATION_MODELS`, chapter "Real sound") trains the default model at the
 comparison budget on fewer domains of the corpus: ``clean-generated`` (the generated audio only, as the book did
 before it had real recordings) and ``randomized-generated`` (generated plus its randomized copies).  The default
-model's checkpoint at the same step is the third row: randomized plus real.
+model's twin on the same schedule is the third row: randomized plus real.
+
+"Equal training" means the same steps *and* the same schedule: a checkpoint in the middle of the default model's
+long schedule is not a finished model (its learning rate is still near its peak).  So the book also trains the
+default model's twin on the comparison models' schedule, ``transformer-contrastive-short`` (:data:`TWIN_MODEL`,
+:func:`equal_training_checkpoint`): every row of a table "at equal training" ends a schedule of the same length,
+warm-up and decay (:data:`EQUAL_TRAINING`, :func:`schedule`).
 
 The second seed (:data:`SEED_MODELS`, chapter "Representational similarity") is the default model with another
 seed, trained on the default model's schedule but stopped at the comparison step (``TrainConfig.stop_at``), so that
@@ -52,6 +58,7 @@ MODELS: dict[str, dict] = {
     "clean-generated": {"dynamics": "transformer", "objective": "contrastive"},
     "randomized-generated": {"dynamics": "transformer", "objective": "contrastive"},
     "transformer-contrastive-seed1": {"dynamics": "transformer", "objective": "contrastive"},
+    "transformer-contrastive-short": {"dynamics": "transformer", "objective": "contrastive"},
 }
 #: name -> the corpus domains it trains on, for the models that do not train on all of them.
 TRAINING_DOMAINS: dict[str, tuple[str, ...]] = {"clean-generated": ("generated",),
@@ -65,6 +72,10 @@ CONTROL_MODELS = ("masked-autoencoder",)
 ABLATION_MODELS = ("clean-generated", "randomized-generated")
 #: The default model with other seeds, stopped at the comparison step: name -> seed.
 SEED_MODELS = {"transformer-contrastive-seed1": 1}
+#: The default model on the comparison models' schedule: the default model's row wherever training is equal.
+TWIN_MODEL = "transformer-contrastive-short"
+#: Every model compared "at equal training" (chapters 3-6, the sim-to-real ablation): the same complete schedule.
+EQUAL_TRAINING = ("rssm-contrastive", "transformer-reconstruction", "masked-autoencoder", *ABLATION_MODELS, TWIN_MODEL)
 
 #: Against memorising: every window perturbed anew in the log-mel domain at every step (wmlib.data.mel_augment,
 #: its defaults) and dropout 0.1 in every transformer.  Without them the default model, trained 8,000 steps
@@ -172,8 +183,7 @@ def locate_model(model: str | os.PathLike | None = None, profile: str | None = N
         name, directory = str(model), root / str(model)
         if not (directory / MODEL_FILE).is_file():
             command = f"python -m wmlib train --model {name} --profile {get_profile(profile).name}"
-            book = " or `make book`" if name in BOOK_MODELS + CONTROL_MODELS + ABLATION_MODELS + tuple(SEED_MODELS) \
-                else ""
+            book = " or `make book`" if name in book_models() else ""
             raise CheckpointError(f"model {name!r} is not trained yet (no {MODEL_FILE} in {directory}): train it "
                                   f"with `{command}`{book}")
         return name, directory
@@ -182,15 +192,20 @@ def locate_model(model: str | os.PathLike | None = None, profile: str | None = N
                             f"of {root} ({', '.join(trained) or 'none yet'}) or a run directory")
 
 
+def book_models() -> tuple[str, ...]:
+    """Every model the book trains, in order: :data:`BOOK_MODELS`, :data:`CONTROL_MODELS`, :data:`ABLATION_MODELS`,
+    :data:`SEED_MODELS` and :data:`TWIN_MODEL`."""
+    return BOOK_MODELS + CONTROL_MODELS + ABLATION_MODELS + tuple(SEED_MODELS) + (TWIN_MODEL,)
+
+
 def train_book_models(profile: str | None = None, progress: bool = True) -> dict[str, Path]:
-    """Train (or finish, or just find) every model of :data:`BOOK_MODELS`, :data:`CONTROL_MODELS`,
-    :data:`ABLATION_MODELS` and :data:`SEED_MODELS`; name -> run directory.
+    """Train (or finish, or just find) every model of :func:`book_models`; name -> run directory.
 
     A run directory left by another configuration (the code's settings changed since) is renamed to
     ``<name>.replaced-<time>``, never deleted, and the model is trained afresh.
     """
     found = {}
-    for name in BOOK_MODELS + CONTROL_MODELS + ABLATION_MODELS + tuple(SEED_MODELS):
+    for name in book_models():
         config = run_config(name, profile)
         try:
             found[name] = train(config, progress=progress)
@@ -205,9 +220,17 @@ def train_book_models(profile: str | None = None, progress: bool = True) -> dict
 
 
 def equal_training_checkpoint(profile: str | None = None) -> Path:
-    """The default model's checkpoint at the comparison models' step count (for comparisons at equal training)."""
-    profile = get_profile(profile).name
-    return run_dir(DEFAULT_MODEL, profile) / "checkpoints" / f"step-{COMPARISON_STEPS[profile]:06d}"
+    """The default model at equal training: its twin, trained on the comparison models' complete schedule
+    (:data:`TWIN_MODEL`), not a checkpoint in the middle of its own longer one."""
+    return run_dir(TWIN_MODEL, profile)
+
+
+def schedule(name: str, profile: str | None = None) -> str:
+    """How a named model was trained, in words: steps, batch, warm-up, decay (for the tables' captions)."""
+    config = run_config(name, profile)
+    text = (f"{config.steps:,} steps of {config.batch_size} windows, {config.warmup}-step warm-up to lr "
+            f"{config.lr:g}, then {config.schedule} decay")
+    return text + (f", stopped at step {config.stop_at:,}" if config.stop_at else "")
 
 
 def training_summary(profile: str | None = None, names=None):
