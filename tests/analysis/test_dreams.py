@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from wmlib.analysis import coherence
 from wmlib.analysis.coherence import DreamStudy, beyond_copying, frechet_distance
 from wmlib.analysis.dreams import (
     CandidateBank,
@@ -150,6 +151,16 @@ def test_dream_audio_errors_name_the_problem(tiny_tokens):
     assert dreams.mel.shape[:3] == (1, 2, 10) and dreams.context.shape[1] == 12 and info["method"] == "candidates"
 
 
+def test_melody_baselines_hold_and_walk():
+    context = np.array([[60, np.nan, 62, 62, 64, 64], [np.nan] * 6, [67, 67, 67, 67, 67, 67]], dtype=float)
+    held, walked = coherence.hold_and_walk(context, 50, np.random.default_rng(0))
+    assert (held[0] == 64).all() and np.isnan(held[1]).all() and (held[2] == 67).all()
+    assert walked[0, 0] in (62, 63, 64, 65, 66) and np.isnan(walked[1]).all()
+    assert (walked[2] == 67).all()  # a context that never changes note: neither does its walk
+    steps = np.abs(np.diff(walked[0]))
+    assert set(steps) <= {0, 1, 2} and 0.2 < np.mean(steps > 0) < 0.8  # the context changed 2 times in 4
+
+
 def test_frechet_distance_on_planted_gaussians():
     rng = np.random.default_rng(0)
     a = rng.normal(size=(4000, 3))
@@ -178,6 +189,13 @@ def test_dream_study_measures_and_references(transformer, bank, tiny_tokens):
     assert frechet["log-mel", "real, other utterances"] < frechet["log-mel", "real, shuffled tokens"]
     durations = study.phone_durations()
     assert (durations["duration_ms"] % 40 == 0).all() and "truth" in set(durations["continuation"])
+    melody = study.melody_table(n_boot=50).set_index("continuation")
+    assert {"truth", "hold the last note", "random walk", "dream (T=1)"} <= set(melody.index)
+    held = melody.loc["hold the last note"]
+    assert held["in_key"] == held["in_register"] == 1.0 and held["note_changes_per_s"] == 0.0
+    result = coherence.melody_difference(study.melody_table(n_boot=50), "truth", "hold the last note",
+                                         "note_changes_per_s")
+    assert result.difference == pytest.approx(melody.loc["truth", "note_changes_per_s"])  # same windows here
     probes = study.dream_probe_curves(train, targets=("source", "energy"), n_boot=50)
     assert {"observed truth", "copy last token", "dream (T=1)"} <= set(probes["method"])
     assert set(probes["metric"]) == {"accuracy", "mae_dB"}

@@ -258,8 +258,16 @@ class DreamStudy:
 
     def melody_table(self, n_boot: int = 1000) -> pd.DataFrame:
         """For music windows: the share of voiced dreamed tokens whose note is in the context's pitch classes
-        (*in key*) and within its range ± 2 semitones (*in register*); the truth and random bank tokens as
-        references.  Candidate dreams only (their tokens carry the bank's exact note labels)."""
+        (*in key*) and within its range ± 2 semitones (*in register*), and how often the note changes
+        (``note_changes_per_s``, between consecutive voiced tokens).  Candidate dreams only (their tokens carry the
+        bank's exact note labels).
+
+        References: the truth; **hold the last note** (the context's last voiced note, held: in key and in register
+        by construction, and never changing — what a dream that stops moving scores); a **random walk** from that
+        note (at each token it moves by 1 or 2 semitones, up or down, as often as the context's own notes change);
+        random music tokens of the bank.  Each window's values ride along in ``attrs`` (:data:`PER_WINDOW`, keys
+        ``(None, continuation, 0, measure)`` with the window's index) for :func:`melody_difference`.
+        """
         length = self.windows.mel.shape[1]
         labels = self.labels
         music = labels.groupby("window")["source"].first().to_numpy() == "music"
@@ -275,30 +283,43 @@ class DreamStudy:
                 shape = self.dreams[name].picked.shape
                 continuations[name] = (dream_labels["midi_pitch"].to_numpy().reshape(shape),
                                        dream_labels["voiced"].to_numpy(dtype=bool).reshape(shape))
+        held, walked = hold_and_walk(context_pitch, self.horizon, rng)
+        always = np.ones((len(pitch), 1, self.horizon), dtype=bool)
+        continuations["hold the last note"] = (held[:, None], always & np.isfinite(held)[:, None])
+        continuations["random walk"] = (walked[:, None], always & np.isfinite(walked)[:, None])
         if bank_pitch is not None:
             music_bank = np.flatnonzero((self.bank.labels["source"] == "music").to_numpy()
                                         & self.bank.labels["voiced"].to_numpy(dtype=bool))
             random = rng.choice(music_bank, size=(len(pitch), 1, self.horizon))
             continuations["random music tokens"] = (bank_pitch[random], np.ones(random.shape, dtype=bool))
-        rows = []
+        rows, per_window = [], {}
         windows = np.flatnonzero(music & np.isfinite(context_pitch).any(axis=1))
+        seconds = self.horizon * 0.04
         for name, (notes, is_voiced) in continuations.items():
-            in_key, in_register, groups = [], [], []
+            values = {"in_key": [], "in_register": [], "note_changes_per_s": []}
+            kept = []
             for w in windows:
                 classes = set((context_pitch[w][np.isfinite(context_pitch[w])] % 12).astype(int))
                 low, high = np.nanmin(context_pitch[w]) - 2, np.nanmax(context_pitch[w]) + 2
                 sounding = np.round(notes[w][is_voiced[w] & np.isfinite(notes[w])])
                 if len(sounding):
-                    in_key.append(np.isin(sounding.astype(int) % 12, list(classes)).mean())
-                    in_register.append(((sounding >= low) & (sounding <= high)).mean())
-                    groups.append(self.groups[w])
-            if not groups:
+                    values["in_key"].append(np.isin(sounding.astype(int) % 12, list(classes)).mean())
+                    values["in_register"].append(((sounding >= low) & (sounding <= high)).mean())
+                    changes = [np.count_nonzero(np.diff(np.round(row[v & np.isfinite(row)])))
+                               for row, v in zip(notes[w], is_voiced[w])]  # per sample
+                    values["note_changes_per_s"].append(np.mean(changes) / seconds)
+                    kept.append(w)
+            if not kept:
                 continue
-            row = {"continuation": name, "windows": len(groups)}
-            row |= _summary(np.array(in_key), np.array(groups), "in_key", n_boot, self.seed)
-            row |= _summary(np.array(in_register), np.array(groups), "in_register", n_boot, self.seed)
+            groups = self.groups[kept]
+            row = {"continuation": name, "windows": len(kept)}
+            for measure, numbers in values.items():
+                row |= _summary(np.array(numbers), groups, measure, n_boot, self.seed)
+                per_window[None, name, 0, measure] = (np.array(numbers), groups, np.array(kept))
             rows.append(row)
-        return pd.DataFrame(rows)
+        table = pd.DataFrame(rows)
+        table.attrs[PER_WINDOW] = per_window
+        return table
 
     def phone_durations(self) -> pd.DataFrame:
         """For speech windows: the lengths (ms) of runs of one phone inside the continuation, real and dreamed
@@ -397,6 +418,50 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     if np.iscomplexobj(root):
         root = root.real  # numerical noise of sqrtm on a nearly singular product
     return float(((mean_a - mean_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root))
+
+
+def hold_and_walk(context_pitch: np.ndarray, horizon: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Two melody baselines from each window's context notes (``(W, C)`` MIDI, NaN where unvoiced): ``(W, horizon)``
+    the last voiced note held, and a random walk from it that moves by ±1 or ±2 semitones at each token with the
+    probability that the context's own notes change from one voiced token to the next (NaN for a window with no
+    voiced context)."""
+    held = np.full((len(context_pitch), horizon), np.nan)
+    walked = np.full((len(context_pitch), horizon), np.nan)
+    for w, row in enumerate(context_pitch):
+        notes = row[np.isfinite(row)]
+        if not len(notes):
+            continue
+        rate = np.count_nonzero(np.diff(notes)) / max(1, len(notes) - 1)
+        held[w] = notes[-1]
+        steps = np.where(rng.random(horizon) < rate, rng.choice([-2, -1, 1, 2], horizon), 0)
+        walked[w] = notes[-1] + np.cumsum(steps)
+    return held, walked
+
+
+def melody_difference(melody: pd.DataFrame, continuation: str, other: str, measure: str = "in_key",
+                      n_boot: int = 1000, seed: int = 0) -> PairedDifference:
+    """``continuation`` minus ``other`` on one measure of :meth:`DreamStudy.melody_table`, on the windows both
+    scored (a dream of unvoiced tokens has no notes to count), with one bootstrap over utterances for both."""
+    store = melody.attrs.get(PER_WINDOW)
+    assert store is not None, "this table carries no per-window values (from melody_table; concat drops them)"
+    (mine, groups, windows), (theirs, _, other_windows) = (store[None, name, 0, measure]
+                                                           for name in (continuation, other))
+    shared, first, second = np.intersect1d(windows, other_windows, return_indices=True)
+    assert len(shared), f"{continuation!r} and {other!r} share no scored window"
+    return paired_difference(mine[first], theirs[second], groups[first], n_boot=n_boot, seed=seed)
+
+
+def melody_findings(melody: pd.DataFrame, dream: str = "dream (T=0.1)") -> list[str]:
+    """Sentences on the dream's melodies against hold-the-last-note and the truth, by paired differences."""
+    lines = []
+    for measure, what in (("in_key", "in key"), ("in_register", "in register"),
+                          ("note_changes_per_s", "note changes per second")):
+        parts = []
+        for other in ("hold the last note", "random walk", "truth"):
+            result = melody_difference(melody, dream, other, measure)
+            parts.append(f"{result.verb} {other} ({result})")
+        lines.append(f"**{what}**: the {dream} " + "; ".join(parts) + ".")
+    return lines
 
 
 def ahead_of(curves: pd.DataFrame, method: str, baseline: str, metric: str = "top1",
