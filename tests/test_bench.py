@@ -72,3 +72,11 @@ def test_data_curve_prints_the_curve_and_paired_verdicts(tiny_tokens, tmp_path):
     differences = pd.read_csv(tmp_path / "data_curve_differences.csv")
     assert set(differences["verdict"]) <= {"beats", "loses to", "not distinguishable from"}
     assert differences["difference"].between(differences["low"], differences["high"]).all()
+
+
+def test_dream_temperature_prints_the_criterion_and_a_choice(tiny_tokens):
+    from wmlib.model.runs import train_book_models
+
+    train_book_models("tiny", progress=False)
+    out = run("dream_temperature.py", "--profile", "tiny", "--windows", "4", "--temperatures", "0.1", "1.0")
+    assert "dream speed" in out and "real speed" in out and "chosen: T = " in out, out

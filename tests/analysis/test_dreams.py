@@ -151,6 +151,23 @@ def test_dream_audio_errors_name_the_problem(tiny_tokens):
     assert dreams.mel.shape[:3] == (1, 2, 10) and dreams.context.shape[1] == 12 and info["method"] == "candidates"
 
 
+def test_sound_speed_and_the_temperature_criterion(transformer, bank, tiny_tokens):
+    from wmlib.model.evaluate import flatten_tokens
+
+    context = np.zeros((2, 3, 4, 2))
+    still = np.zeros((2, 1, 5, 4, 2))
+    assert np.allclose(coherence.sound_speed(context, still), 0)
+    moving = still.copy()
+    moving[:, :, ::2] = 10.0  # every step moves between 0 and 10 dB in every bin
+    step = np.linalg.norm(flatten_tokens(np.full((4, 2), 10.0)) - flatten_tokens(np.zeros((4, 2))))
+    assert np.allclose(coherence.sound_speed(context, moving), step)
+    windows = Windows.from_tokens(tiny_tokens, "test", 24, where={"domain": "generated"}, max_windows=6)
+    table = coherence.temperature_criterion(transformer, windows, 16, (0.0, 1.0, 5.0), bank)
+    assert table["chosen"].sum() == 1 and table["real speed"].nunique() == 1
+    assert table.loc[table["chosen"], "gap"].item() == table["gap"].min()
+    assert (table["dream speed"] > 0).all() and np.isfinite(table["gap"]).all()
+
+
 def test_melody_baselines_hold_and_walk():
     context = np.array([[60, np.nan, 62, 62, 64, 64], [np.nan] * 6, [67, 67, 67, 67, 67, 67]], dtype=float)
     held, walked = coherence.hold_and_walk(context, 50, np.random.default_rng(0))

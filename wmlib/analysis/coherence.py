@@ -32,9 +32,8 @@ from .dreams import DEFAULT_TEMPERATURE, CandidateBank, copy_last_rollout, dream
 SEGMENT = 4  # tokens per segment for the Fréchet distance (160 ms)
 #: Per profile: held-out windows dreamed on, and training windows for the linear roll-out and the probes.
 BOOK_WINDOWS = {"tiny": (12, 60), "default": (240, 300), "large": (400, 1000)}
-#: The chapter's sampling temperatures besides 0: 1 (the model's own distribution over the bank) and 0.1, chosen on
-#: the *validation* split among 0.1-1 as the one whose dreamed phone durations and melody key and register came
-#: closest to the real continuations' (at 1, dreams are no more in key than random tokens).
+#: The chapter's sampling temperatures besides 0: the default (chosen on the validation split by how fast the
+#: dreams move, :func:`temperature_criterion`) and 1 (the model's own distribution over the bank).
 DREAM_TEMPERATURES = (DEFAULT_TEMPERATURE, 1.0)
 
 
@@ -420,6 +419,45 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(((mean_a - mean_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root))
 
 
+def sound_speed(context: np.ndarray, continuation: np.ndarray) -> np.ndarray:
+    """How fast the sound moves: per window, the mean distance (scaled log-mel, :func:`flatten_tokens`) between
+    consecutive tokens of ``continuation``, counted from the last token of ``context``.
+
+    Args:
+        context: ``(W, K, M, F)`` dB; continuation: ``(W, S, H, M, F)`` dB (``S`` samples).
+
+    Returns:
+        ``(W,)`` the mean over samples and steps.
+    """
+    last = flatten_tokens(context[:, -1])[:, None, None]  # (W, 1, 1, D)
+    path = np.concatenate([np.broadcast_to(last, (*continuation.shape[:2], 1, last.shape[-1])),
+                           flatten_tokens(continuation)], axis=2)  # (W, S, 1 + H, D)
+    return np.linalg.norm(np.diff(path, axis=2), axis=-1).mean(axis=(1, 2))
+
+
+def temperature_criterion(model, windows: Windows, context: int, temperatures, bank: CandidateBank,
+                          samples: int = 1, seed: int = 0, window: int | None = None) -> pd.DataFrame:
+    """How to choose the dream temperature without looking at what the chapter reports: the temperature whose
+    dreams move as fast as the real continuations (:func:`sound_speed`) on ``windows`` (the *validation* split).
+    Fréchet distances, melodies, phone durations, probes and retrieval — the chapter's findings — play no part.
+
+    Returns:
+        One row per temperature: ``dream speed``, ``real speed`` (the same for every row), ``gap`` (their
+        absolute difference, relative to the real speed) and ``chosen`` (the smallest gap).
+    """
+    observed, truth = windows.mel[:, :context], windows.mel[:, context:]
+    real = float(sound_speed(observed, truth[:, None]).mean())
+    rows = []
+    for temperature in temperatures:
+        dreamed = dream(model, observed, truth.shape[1], temperature, samples, seed, bank, window=window).mel
+        speed = float(sound_speed(observed, dreamed).mean())
+        rows.append({"temperature": temperature, "dream speed": speed, "real speed": real,
+                     "gap": abs(speed - real) / real})
+    table = pd.DataFrame(rows)
+    table["chosen"] = table.index == table["gap"].idxmin()
+    return table
+
+
 def hold_and_walk(context_pitch: np.ndarray, horizon: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Two melody baselines from each window's context notes (``(W, C)`` MIDI, NaN where unvoiced): ``(W, horizon)``
     the last voiced note held, and a random walk from it that moves by ±1 or ±2 semitones at each token with the
@@ -451,7 +489,7 @@ def melody_difference(melody: pd.DataFrame, continuation: str, other: str, measu
     return paired_difference(mine[first], theirs[second], groups[first], n_boot=n_boot, seed=seed)
 
 
-def melody_findings(melody: pd.DataFrame, dream: str = "dream (T=0.1)") -> list[str]:
+def melody_findings(melody: pd.DataFrame, dream: str = f"dream (T={DEFAULT_TEMPERATURE:g})") -> list[str]:
     """Sentences on the dream's melodies against hold-the-last-note and the truth, by paired differences."""
     lines = []
     for measure, what in (("in_key", "in key"), ("in_register", "in register"),
