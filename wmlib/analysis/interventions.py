@@ -196,6 +196,128 @@ def book_setup(model, tokens, length: int, train_windows: int = 300, test_window
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# The causal test, decoder-free: does the model's own next-token prediction move?
+
+#: What each intervention should shift in the model's prediction: direction name -> (measure, bank label, the
+#: bank tokens it is read over, what it is in a word).  Read as an expectation under the model's own distribution.
+CAUSAL_MEASURES = {
+    "pitch": ("expected pitch of the next token (semitones)", "midi_pitch", "voiced music", "pitch"),
+    "pitch (data)": ("expected pitch of the next token (semitones)", "midi_pitch", "voiced music", "pitch"),
+    "energy": ("expected energy of the next token (dB)", "energy_db", "all", "energy"),
+    "energy (data)": ("expected energy of the next token (dB)", "energy_db", "all", "energy"),
+    "phone class": ("probability that the next token is a fricative", "fricative", "speech phones", "phone class"),
+}
+
+
+def bank_values(bank, label: str, over: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(values, mask)`` over the candidate bank's tokens: the label read (``fricative``: 1 for a fricative phone,
+    else 0) and which tokens it is read over (``voiced music``, ``speech phones`` or ``all``)."""
+    labels = bank.labels
+    if over == "voiced music":
+        mask = (labels["source"] == "music").to_numpy() & labels["voiced"].to_numpy(dtype=bool)
+    elif over == "speech phones":
+        mask = (labels["source"] == "speech").to_numpy() & ~labels["phone_class"].isin(["", "sil"]).to_numpy()
+    else:
+        mask = np.ones(len(labels), dtype=bool)
+    values = ((labels["phone_class"] == "fricative").to_numpy(dtype=float) if label == "fricative"
+              else labels[label].to_numpy(dtype=float))
+    return values, mask & np.isfinite(values)
+
+
+def expected_next(model, features: np.ndarray, bank, values: np.ndarray, mask: np.ndarray,
+                  temperature: float = 1.0) -> np.ndarray:
+    """The expectation of ``values`` over the bank's tokens in ``mask``, under the model's own distribution of the
+    next token given each state ``features`` ``(..., d)``: the softmax of its contrastive scores (the InfoNCE
+    temperature it trained with, times ``temperature``).  Decoder-free: only the prediction head and the bank's
+    keys are read.  Returns ``(...)``."""
+    import torch
+    import torch.nn.functional as F
+
+    if model.config.dynamics != "transformer" or not model.config.contrastive:
+        raise ValueError("the causal test reads a contrastive transformer's prediction head (the default model); "
+                         f"this model is {model.config.dynamics} / {model.config.objective}")
+    keys = bank.keys[torch.as_tensor(np.flatnonzero(mask))]  # (K, P)
+    target = torch.as_tensor(values[mask], dtype=torch.float32)
+    flat = torch.as_tensor(features.reshape(-1, features.shape[-1]), dtype=torch.float32)
+    with torch.no_grad():
+        prediction = F.normalize(model.prediction_heads[0](flat), dim=-1)  # (N, P)
+        weights = torch.softmax(prediction @ keys.T / (model.config.temperature * temperature), dim=-1)  # (N, K)
+        return (weights @ target).numpy().reshape(features.shape[:-1])
+
+
+def random_direction(direction: Direction, seed: int = 0) -> Direction:
+    """The control: a direction of the same norm, drawn uniformly at random."""
+    vector = np.random.default_rng(seed).normal(size=direction.vector.shape)
+    vector *= np.linalg.norm(direction.vector) / np.linalg.norm(vector)
+    return Direction(vector.astype(direction.vector.dtype), f"random ({direction.name})", direction.unit)
+
+
+def causal_table(model, windows_by_kind: dict, directions: dict, steps: dict, bank, first: int = 8,
+                 every: int = 4, seed: int = 0, n_boot: int = 1000) -> tuple[pd.DataFrame, dict]:
+    """Move the model's state along each direction and along a random direction of the same norm, and measure how
+    its own next-token prediction shifts (:data:`CAUSAL_MEASURES`, :func:`expected_next`): decoder-free.
+
+    Args:
+        windows_by_kind: direction name -> :class:`wmlib.model.evaluate.Windows` of held-out windows to move (the
+            states of positions ``first, first + every, …`` of each window are moved; their shifts are averaged
+            per window).
+        steps: direction name -> the step, in the direction's unit.
+
+    Returns:
+        ``(table, shifts)``: one row per direction with the mean shift of the measure under the direction and under
+        the random control (95% intervals over utterances), their paired difference and its verdict, and
+        ``conclusion``; ``shifts``: direction name -> ``(direction's per-window shift, control's, utterances)``.
+    """
+    from wmlib.model.bootstrap import bootstrap_ci, paired_difference
+
+    rows, shifts = [], {}
+    for offset, (name, direction) in enumerate(directions.items()):
+        windows = windows_by_kind[name]
+        states = observe_features(model, windows.mel)[:, first::every]  # (W, N, d)
+        measure, label, over, noun = CAUSAL_MEASURES[name]
+        values, mask = bank_values(bank, label, over)
+        control = random_direction(direction, seed + offset)
+        base = expected_next(model, states, bank, values, mask)
+        moved = expected_next(model, move(states, direction, steps[name]), bank, values, mask).mean(1) - base.mean(1)
+        random = expected_next(model, move(states, control, steps[name]), bank, values, mask).mean(1) - base.mean(1)
+        groups = windows.utt_ids
+        shifts[name] = (moved, random, groups)
+        result = paired_difference(moved, random, groups, n_boot=n_boot, seed=seed)
+        low, high = bootstrap_ci(moved, groups, n_boot=n_boot, seed=seed)
+        random_low, random_high = bootstrap_ci(random, groups, n_boot=n_boot, seed=seed)
+        uses = "uses" if result.verdict == "beats" else "does not use"
+        rows.append({"intervention": f"{direction.name} {steps[name]:+g} {direction.unit}", "measure": measure,
+                     "windows": len(moved), "utterances": len(np.unique(groups)),
+                     "shift": float(moved.mean()), "shift_low": low, "shift_high": high,
+                     "random": float(random.mean()), "random_low": random_low, "random_high": random_high,
+                     "difference": result.difference, "difference_low": result.low, "difference_high": result.high,
+                     "verdict": result.verdict,
+                     "conclusion": f"the model {uses} the {name} direction to predict the next token's {noun}"})
+    return pd.DataFrame(rows), shifts
+
+
+def causal_findings(causal: pd.DataFrame) -> list[str]:
+    """One sentence per row of :func:`causal_table`: its conclusion and the numbers behind it."""
+    return [f"**{row.intervention}**: {row.conclusion} (shift {row.shift:+.3f} against {row.random:+.3f} for a "
+            f"random direction; paired difference {row.difference:+.3f} [{row.difference_low:+.3f}, "
+            f"{row.difference_high:+.3f}], {row.windows} windows of {row.utterances} utterances)."
+            for row in causal.itertuples(index=False)]
+
+
+def causal_windows(tokens, length: int, windows: int = 120, seed: int = 0) -> dict:
+    """Held-out windows to move for :func:`causal_table`: up to ``windows`` of clean generated test music (pitch and
+    energy) and of speech (phone class), one every eighth of a window (they overlap: the test split's speech is
+    short; the intervals resample whole utterances)."""
+    from wmlib.model.evaluate import GENERATED, Windows
+
+    found = {source: Windows.from_tokens(tokens, "test", length, max_windows=windows, seed=seed,
+                                         stride=max(1, length // 8), where={**GENERATED, "source": source})
+             for source in ("music", "speech")}
+    return {"pitch": found["music"], "energy": found["music"], "pitch (data)": found["music"],
+            "energy (data)": found["music"], "phone class": found["speech"]}
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # Resynthesis with one factor randomized (RSSM)
 
 
