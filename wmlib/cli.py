@@ -88,6 +88,11 @@ def parser() -> argparse.ArgumentParser:
     figures.add_argument("--out", required=True, metavar="DIR", help="the folder to write into")
     figures.add_argument("--profile", default=None, help=PROFILE_HELP)
     figures.add_argument("--no-png", action="store_true", help="HTML and JSON only")
+    findings = commands.add_parser("findings", help="print the book's headline findings from a build",
+                                   description="The findings table of the book's front page, as the last build "
+                                               "computed it (read from the glued numbers of each chapter).")
+    findings.add_argument("--build", default=None, metavar="DIR",
+                          help="the build folder (default: _build of the book)")
     book = commands.add_parser("book", help="train the book's models (once), execute every chapter, build the HTML")
     book.add_argument("--profile", default=None, help=PROFILE_HELP)
     book.add_argument("--builder", default="html", help="a Jupyter Book builder: html, singlehtml, ...")
@@ -313,6 +318,19 @@ def _figures(args) -> None:
     print(f"{len({path.stem for path in written})} figures ({', '.join(kinds)}) -> {args.out}")
 
 
+def _findings(args) -> None:
+    from wmlib.book.build import BOOK_ROOT
+    from wmlib.book.findings import glued_findings
+
+    try:
+        table = glued_findings(args.build or BOOK_ROOT / "_build")
+    except FileNotFoundError as error:
+        raise UsageError(str(error)) from error
+    print("| finding | " + " | ".join(table.columns) + " |\n|" + "---|" * (len(table.columns) + 1))
+    for name, row in table.iterrows():
+        print(f"| {name} | " + " | ".join(row) + " |")
+
+
 def _book(args) -> None:
     from wmlib.book.build import build_book
 
@@ -320,4 +338,4 @@ def _book(args) -> None:
 
 
 COMMANDS = {"corpus": _corpus, "features": _features, "train": _train, "evaluate": _evaluate, "encode": _encode,
-            "dream": _dream, "figures": _figures, "book": _book}
+            "dream": _dream, "figures": _figures, "findings": _findings, "book": _book}

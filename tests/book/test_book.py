@@ -13,9 +13,13 @@ CHROMIUM = shutil.which("chromium")
 CHAPTERS = sorted((BOOK_ROOT / "chapters").glob("*.md"))
 #: Audio players a chapter shows at least (default 3); the probing chapters play sound only from the latent map.
 MIN_PLAYERS = {"04_pitch_and_energy": 0, "05_phones_sources_and_voices": 0, "10_extending_the_book": 1,
-               "11_representational_similarity": 0}
-#: Plotly figures a chapter draws at least (default 5): the chapters of tables and code have fewer.
-MIN_FIGURES = {"09_interventions": 3, "10_extending_the_book": 1}
+               "11_representational_similarity": 0, "12_what_the_model_learned": 0, "13_what_the_build_costs": 0}
+#: Plotly figures a chapter draws at least (default 5): the chapters of tables and code have fewer; the closing
+#: chapter and the appendix paste what the others computed.
+MIN_FIGURES = {"09_interventions": 3, "10_extending_the_book": 1, "12_what_the_model_learned": 0,
+               "13_what_the_build_costs": 0}
+#: Pages without code cells of their own (everything on them is glued from the chapters).
+PASTED = {"12_what_the_model_learned", "13_what_the_build_costs"}
 
 
 @pytest.fixture(scope="session")
@@ -60,8 +64,20 @@ def test_chapter_renders_cleanly_offline(built_book, chapter):
     assert not undrawn, f"{chapter}: plotly figures that did not draw: {undrawn}"
     players = [p for p in dom.select("audio") if "wm-latent-player" not in p.get("class", [])]  # that one waits
     assert len(players) >= MIN_PLAYERS.get(chapter, 3) and all(p.select("source") or p.get("src") for p in players)
-    assert_clean_outputs(dom, chapter)
+    if chapter in PASTED:
+        assert_glued(dom, chapter)
+    else:
+        assert_clean_outputs(dom, chapter)
     assert_math_typeset(dom, chapter)
+
+
+def assert_glued(dom: BeautifulSoup, page: str) -> None:
+    """A page made of pasted numbers: every glue role resolved (Sphinx removes a missing one and warns, and the
+    build fails on warnings), and something was pasted."""
+    pasted = dom.select("span.pasted-text, div.output, .cell_output")
+    assert pasted, f"{page}: nothing pasted"
+    text = dom.get_text(" ")
+    assert "{glue" not in text and "::" not in text, f"{page}: an unresolved glue role"
 
 
 def assert_clean_outputs(dom: BeautifulSoup, page: str) -> None:
@@ -89,6 +105,13 @@ def test_math_is_typeset_somewhere_and_the_intro_is_clean(built_book):
     assert sum(len(dom.select("mjx-container")) for dom in chapters) >= 5, "no typeset math in the book"
     intro = render(built_book / "intro.html")
     assert_math_typeset(intro, "intro")
+    assert_glued(intro, "intro")
+    table = intro.select("table")[0].get_text(" ")
+    for word in ("beats", "loses to", "not distinguishable"):  # every row carries a verdict
+        if word in table:
+            break
+    else:
+        raise AssertionError("the front page's findings table holds no verdict")
 
 
 def test_the_checks_can_fail():

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from wmlib.model.bootstrap import PairedDifference
 from wmlib.model.evaluate import PER_QUERY, paired_difference
 
 BASELINES = ("copy last token", "linear AR (4 tokens)")
@@ -109,6 +110,19 @@ def measured_curve(folder: str | Path = BENCH_RESULTS) -> tuple[pd.DataFrame, pd
     table = pd.read_csv(paths[0])
     table["step"] = table["step"].astype("Int64")
     return table, pd.read_csv(paths[1])
+
+
+def long_against_short(differences: pd.DataFrame, recipe: str, set_name: str,
+                       horizon: int = 1) -> PairedDifference | None:
+    """The end of ``recipe``'s long schedule against its finished short one on one set (a row of
+    :func:`curve_differences`), or None where the curve holds no such pair."""
+    rows = differences[(differences["horizon"] == horizon) & (differences["set"] == set_name)
+                       & differences["method"].str.startswith(f"{recipe} @ ")
+                       & differences["other"].str.startswith(f"{recipe} (finished")]
+    if rows.empty:
+        return None
+    row = rows.iloc[0]
+    return PairedDifference(float(row["difference"]), float(row["low"]), float(row["high"]))
 
 
 def curve_findings(differences: pd.DataFrame, recipes, horizon: int = 1) -> list[str]:
