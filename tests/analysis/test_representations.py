@@ -111,6 +111,8 @@ def test_the_study_runs_and_tabulates(tiny_models, tiny_tokens):
     cell = table.loc["log-mel", "energy (R²)"]
     value, low, high = (float(x) for x in cell.replace("[", "").replace("]", "").replace(",", "").split())
     assert low <= value <= high
+    paired = table.loc["world model: feature − better baseline", "energy (R²)"]
+    assert paired.endswith("vs log-mel") and paired.count("[") == 1  # the paired difference, not two intervals
     assert set(probing.selectivity(results)["target"]) == {"phone_class"}
     assert len(probing.verdicts(results, "world model: feature", ["energy", "phone_class"])) == 2
     matrix = probing.confusion(study, "log-mel", "phone_class")

@@ -40,3 +40,19 @@ def test_a_shared_difficulty_cancels_only_when_paired():
     low_b, high_b = bootstrap_ci(b, groups)
     assert low_a < high_b
     assert paired_difference(a, b, groups).verdict == "beats"
+
+
+def test_a_unit_store_survives_what_pandas_does_to_attrs():
+    """Filtering, merging and concatenating tables that carry per-unit arrays: no ambiguous-truth error, no copy."""
+    import pandas as pd
+
+    from wmlib.model.bootstrap import attach
+
+    store = {("a", 1): np.arange(5)}
+    left = attach(pd.DataFrame({"k": [1, 2], "x": [3, 4]}), "per_unit", store)
+    right = attach(pd.DataFrame({"k": [1, 2], "y": [5, 6]}), "per_unit", {("b", 1): np.arange(3)})
+    merged = left.merge(right, on="k")  # two different stores: pandas compares them, and keeps neither
+    assert "per_unit" not in merged.attrs
+    same = pd.concat([left, left[left["k"] == 1]])
+    assert same.attrs["per_unit"] is left.attrs["per_unit"]  # the same store, not a deep copy
+    assert left[left["k"] == 2].attrs["per_unit"][("a", 1)] is store[("a", 1)]

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from wmlib.data.features import TokenSet
-from wmlib.model.bootstrap import PairedDifference, paired_difference, weighted_means
+from wmlib.model.bootstrap import PairedDifference, attach, paired_difference, weighted_means
 from wmlib.model.evaluate import Windows, bootstrap_ci, draw_distractors, flatten_tokens, ranks
 
 from .dreams import DEFAULT_TEMPERATURE, CandidateBank, DreamError, dream
@@ -117,7 +117,7 @@ def inpainting_table(model, tokens: TokenSet, profile: str | None = None, bank: 
                              "top1_high": hit_high})
                 per_window[source, gap * 40, method] = {"squared": squared, "top1": hits, "groups": windows.utt_ids}
     table = pd.DataFrame(rows)
-    table.attrs[PER_WINDOW] = per_window
+    attach(table, PER_WINDOW, per_window)
     return table
 
 
@@ -312,7 +312,7 @@ def few_shot_curve(features: dict, labels: pd.DataFrame, shots=SHOTS, draws: int
                              "balanced_accuracy": float(np.mean(values)), "balanced_accuracy_low": low,
                              "balanced_accuracy_high": high})
     table = pd.DataFrame(rows)
-    table.attrs[PER_DRAW] = per_draw
+    attach(table, PER_DRAW, per_draw)
     return table
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from wmlib.data.features import TokenSet
-from wmlib.model.bootstrap import PairedDifference, paired_difference, weighted_means
+from wmlib.model.bootstrap import PairedDifference, attach, paired_difference, weighted_means
 from wmlib.model.evaluate import LinearAutoregression, Windows, bootstrap_ci, draw_distractors, flatten_tokens, ranks
 
 from .dreams import DEFAULT_TEMPERATURE, CandidateBank, copy_last_rollout, dream, linear_rollout
@@ -183,7 +183,7 @@ class DreamStudy:
                 row |= {f"mel_rmse_db{key[7:]}": np.sqrt(value) for key, value in error.items()}
                 rows.append(row)
         table = pd.DataFrame(rows)
-        table.attrs[PER_WINDOW] = per_window
+        attach(table, PER_WINDOW, per_window)
         return table
 
     # -- distributions ----------------------------------------------------------------------------------------
@@ -317,7 +317,7 @@ class DreamStudy:
                 per_window[None, name, 0, measure] = (np.array(numbers), groups, np.array(kept))
             rows.append(row)
         table = pd.DataFrame(rows)
-        table.attrs[PER_WINDOW] = per_window
+        attach(table, PER_WINDOW, per_window)
         return table
 
     def phone_durations(self) -> pd.DataFrame:
@@ -402,7 +402,7 @@ class DreamStudy:
                     per_window[name, method, step + 1, "score"] = (scores, self.groups[keep])
                     rows.append(row)
         table = pd.DataFrame(rows)
-        table.attrs[PER_WINDOW] = per_window
+        attach(table, PER_WINDOW, per_window)
         return table
 
 

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from wmlib.model.bootstrap import PairedDifference, bootstrap_weights
+from wmlib.model.bootstrap import PairedDifference, attach, bootstrap_weights
 
 from .targets import Target, get_target
 
@@ -481,7 +481,7 @@ def probe_target(features: np.ndarray, labels: pd.DataFrame, target: str | Targe
                          "low": np.nan, "high": np.nan, "seed_std": 0.0, "tokens": len(y),
                          "utterances": len(np.unique(g))})
     table = pd.DataFrame(rows)
-    table.attrs[PER_TOKEN] = per_token
+    attach(table, PER_TOKEN, per_token)
     return table
 
 

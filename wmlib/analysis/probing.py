@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from wmlib.data.features import TokenSet
+from wmlib.model.bootstrap import attach
 
 from .probes import PER_TOKEN, acoustic_types, paired_probe_difference, probe_target
 from .representations import Representations, baseline_representations, model_representations, select_utterances
@@ -163,7 +164,7 @@ def run_probes(calls: list, progress: bool = False) -> pd.DataFrame:
               for index, table in enumerate(tqdm(tables, total=len(calls), desc="probes", disable=not progress))]
     combined = pd.concat(tables, ignore_index=True)
     # concat drops attrs: keep every probe's per-token scores, for paired verdicts
-    combined.attrs[PER_TOKEN] = {key: value for table in tables for key, value in table.attrs[PER_TOKEN].items()}
+    attach(combined, PER_TOKEN, {key: value for table in tables for key, value in table.attrs[PER_TOKEN].items()})
     return combined
 
 
@@ -199,10 +200,13 @@ def headline_metric(target: str) -> str:
     return "r2" if get_target(target).kind == "regression" else "accuracy"
 
 
-def cpc_table(results: pd.DataFrame, setting: str = "in-distribution", digits: int = 2) -> pd.DataFrame:
+def cpc_table(results: pd.DataFrame, setting: str = "in-distribution", digits: int = 2,
+              paired_row: str | None = "world model: feature") -> pd.DataFrame:
     """The CPC-style table for one ``setting`` (``in-distribution`` or ``held-out``): one row per representation,
     one column per target, each cell ``value [low, high]`` (the headline metric: R² or accuracy, 95% CI over
-    utterances); chance and majority levels as extra rows for classification targets (in-distribution)."""
+    utterances); chance and majority levels as extra rows for classification targets (in-distribution); and, for
+    ``paired_row``, its paired difference with the better hand-made baseline of each column
+    (:func:`~wmlib.analysis.probes.paired_probe_difference`)."""
     cells = {}
     order = list(dict.fromkeys(results["representation"]))
     for (target, rows_setting), part in results.groupby(["target", "setting"], sort=False):
@@ -223,6 +227,16 @@ def cpc_table(results: pd.DataFrame, setting: str = "in-distribution", digits: i
                     row[column] = f"{value:.{digits}f}"
         if row:
             table.loc[level] = pd.Series(row)
+    if paired_row in order and PER_TOKEN in results.attrs:
+        row = {}
+        for column in table.columns:
+            target = column.rsplit(" (", 1)[0]
+            if (paired_row, target, setting) in results.attrs[PER_TOKEN]:
+                best = best_baseline(results, target, setting)["representation"]
+                result = paired_probe_difference(results, paired_row, best, target, setting)
+                row[column] = f"{result} vs {best}"
+        if row:
+            table.loc[f"{paired_row} − better baseline"] = pd.Series(row)
     return table.fillna("")
 
 

@@ -68,6 +68,7 @@ def real_retrieval(profile: str | None, models: dict, horizons=(1,), length: int
         (:func:`wmlib.model.evaluate.paired` on the table cut to one set).
     """
     from wmlib.data.features import load_tokens
+    from wmlib.model.bootstrap import attach
     from wmlib.model.checkpoints import load_model
     from wmlib.model.evaluate import PER_QUERY, Windows, retrieval_table, standard_methods
 
@@ -81,7 +82,7 @@ def real_retrieval(profile: str | None, models: dict, horizons=(1,), length: int
         results |= {(name, *key[1:]): value for key, value in table.attrs.pop(PER_QUERY).items()}
         tables.append(table.assign(set=name))
     table = pd.concat(tables, ignore_index=True)
-    table.attrs[PER_QUERY] = results
+    attach(table, PER_QUERY, results)
     return table
 
 

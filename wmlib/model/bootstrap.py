@@ -95,3 +95,33 @@ def paired_difference(a: np.ndarray, b: np.ndarray, groups: np.ndarray, n_boot: 
     # one sum over the queries of a unit, then one division per row: an interval collapsed on one value (a single
     # utterance, or every resample alike) holds the point estimate exactly
     return PairedDifference.from_resamples(weighted_means(a - b, groups, n_boot, seed), level)
+
+
+class UnitStore(dict):
+    """Per-unit values (hits per query, scores per token, values per resample) riding along in a table's ``attrs``,
+    so that any two of its rows can be compared by a paired difference later.
+
+    pandas carries ``attrs`` through filtering, compares them with ``==`` when it merges or concatenates tables and
+    deep-copies them each time; a dict of arrays would make ``==`` fail and be copied over and over.  A store is
+    treated as immutable: it equals only itself and is never copied."""
+
+    def __eq__(self, other) -> bool:
+        return self is other
+
+    def __ne__(self, other) -> bool:
+        return self is not other
+
+    __hash__ = object.__hash__
+
+    def __copy__(self) -> UnitStore:
+        return self
+
+    def __deepcopy__(self, memo) -> UnitStore:
+        return self
+
+
+def attach(table, key: str, values: dict):
+    """Put ``values`` on ``table.attrs[key]`` as a :class:`UnitStore`; returns the table."""
+    table.attrs[key] = UnitStore(values)
+    return table
+

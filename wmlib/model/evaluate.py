@@ -26,7 +26,7 @@ import pandas as pd
 
 from wmlib.data.features import TokenSet
 
-from .bootstrap import PairedDifference, bootstrap_ci, paired_difference
+from .bootstrap import PairedDifference, attach, bootstrap_ci, paired_difference
 
 CANDIDATES = 256  # the true token + 255 distractors
 
@@ -273,7 +273,7 @@ def retrieval_table(test: Windows, methods: dict, horizons=(1, 2, 4, 8), first: 
             rows.append(row)
             results[None, name, horizon] = {"top1": rank < 1, "top5": rank < 5, "groups": groups}
     table = pd.DataFrame(rows)
-    table.attrs[PER_QUERY] = results
+    attach(table, PER_QUERY, results)
     return table
 
 
