@@ -80,7 +80,7 @@ def test_the_findings_command_reads_a_build(tmp_path, capsys):
     assert cli.main(["findings", "--build", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.count("\n") == len(findings.HEADLINES) + 2
-    assert "| Next token, generated test split | next_token-model |" in out and "(next_token-verdict)" in out
+    assert "| Next token, generated test split | next_token-model |" in out and "(next_token-outcome)" in out
 
 
 def test_the_front_page_and_the_closing_chapter_paste_every_headline():
@@ -88,6 +88,7 @@ def test_the_front_page_and_the_closing_chapter_paste_every_headline():
     intro = (root / "intro.md").read_text()
     closing = (root / "chapters" / "12_what_the_model_learned.md").read_text()
     for chapter, key in findings.HEADLINES.values():
-        for field in ("model", "baseline_name", "baseline", "versus_baseline", "verdict", "random", "versus_random"):
+        for field in ("model", "baseline_name", "baseline", "versus_baseline", "outcome", "random", "versus_random",
+                      "random_outcome"):
             assert f"chapters/{chapter}.md::{key}_{field}:s" in intro, (key, field)
             assert f"{chapter}.md::{key}_{field}:s" in closing, (key, field)

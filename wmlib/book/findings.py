@@ -32,8 +32,8 @@ HEADLINES = {
 }
 
 #: the strings :func:`comparison_texts` makes of a :class:`Comparison`
-FIELDS = ("what", "model", "baseline_name", "baseline", "versus_baseline", "verdict", "random", "versus_random",
-          "random_verdict")
+FIELDS = ("what", "model", "baseline_name", "baseline", "versus_baseline", "verdict", "outcome", "random",
+          "versus_random", "random_verdict", "random_outcome")
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,14 @@ def comparison_texts(comparison: Comparison) -> dict[str, str]:
     """The strings of :data:`FIELDS` for one comparison."""
     return {"what": comparison.what, "model": comparison.model, "baseline_name": comparison.baseline_name,
             "baseline": comparison.baseline, "versus_baseline": str(comparison.versus_baseline),
-            "verdict": comparison.versus_baseline.verb, "random": comparison.random,
-            "versus_random": str(comparison.versus_random), "random_verdict": comparison.versus_random.verb}
+            "verdict": comparison.versus_baseline.verb, "outcome": outcome(comparison.versus_baseline),
+            "random": comparison.random, "versus_random": str(comparison.versus_random),
+            "random_verdict": comparison.versus_random.verb, "random_outcome": outcome(comparison.versus_random)}
+
+
+def outcome(result: PairedDifference) -> str:
+    """The verdict for a table cell: ``beats``, ``loses to`` or ``not distinguishable``."""
+    return "not distinguishable" if result.verdict == "not distinguishable from" else result.verdict
 
 
 def glue_all(key: str, texts: dict[str, str]) -> None:
@@ -78,9 +84,9 @@ def findings_table(comparisons: dict[str, Comparison]) -> pd.DataFrame:
         texts = comparison_texts(comparison)
         rows.append({"finding": name, "measure": texts["what"], "model": texts["model"],
                      "strongest baseline": f"{texts['baseline_name']}: {texts['baseline']}",
-                     "model − baseline": f"{texts['versus_baseline']} ({texts['verdict']})",
+                     "model − baseline": f"{texts['versus_baseline']} ({texts['outcome']})",
                      "random init": texts["random"],
-                     "model − random init": f"{texts['versus_random']} ({texts['random_verdict']})"})
+                     "model − random init": f"{texts['versus_random']} ({texts['random_outcome']})"})
     return pd.DataFrame(rows).set_index("finding")
 
 
@@ -118,8 +124,9 @@ def glued_findings(build: str | Path) -> pd.DataFrame:
         value = {field: texts.get(f"{key}_{field}", "—") for field in FIELDS}
         rows.append({"finding": name, "the model": value["model"],
                      "strongest baseline": f"{value['baseline_name']}: {value['baseline']}",
-                     "model − baseline": f"{value['versus_baseline']} ({value['verdict']})",
-                     "random init": value["random"], "model − random init": value["versus_random"]})
+                     "model − baseline": f"{value['versus_baseline']} ({value['outcome']})",
+                     "random init": value["random"],
+                     "model − random init": f"{value['versus_random']} ({value['random_outcome']})"})
     return pd.DataFrame(rows).set_index("finding")
 
 

@@ -25,22 +25,28 @@ def intervention_matrix_figure(matrix: pd.DataFrame, title: str = "what each int
     return figure
 
 
-def causal_figure(causal: pd.DataFrame, title: str = "does the model's own prediction move? (shift of the expected "
-                  "next token, 95% CI over utterances)"):
-    """:func:`wmlib.analysis.interventions.causal_table`: per intervention, one panel (each measure has its own
-    unit) with the shift under the direction and under a random direction of the same norm."""
+def causal_figure(causal: pd.DataFrame, title: str = "shift of the model's expected next token: along the direction, along a "
+                  "random one of the same norm (95% CI over utterances)"):
+    """:func:`wmlib.analysis.interventions.causal_table`: one panel per intervention (each measure has its own
+    unit, named under the panel's title), the shift of the expected next token under the direction and under a
+    random direction of the same norm."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    figure = make_subplots(rows=1, cols=len(causal), subplot_titles=[wrap(name, 18) for name in causal["intervention"]])
+    units = {"semitones": "semitones", "(dB)": "dB", "fricative": "P(fricative)"}
+    titles = []
+    for row in causal.itertuples(index=False):
+        unit = next((label for key, label in units.items() if key in row.measure), row.measure)
+        titles.append(f"{wrap(row.intervention, 16)}<br><sub>{unit}</sub>")
+    figure = make_subplots(rows=1, cols=len(causal), subplot_titles=titles, horizontal_spacing=0.07)
     for column, row in enumerate(causal.itertuples(index=False), start=1):
         for name, value, low, high, colour in (
                 ("direction", row.shift, row.shift_low, row.shift_high, "#1f77b4"),
-                ("random, same norm", row.random, row.random_low, row.random_high, "#999999")):
+                ("random", row.random, row.random_low, row.random_high, "#999999")):
             figure.add_trace(go.Bar(x=[name], y=[value], marker_color=colour, showlegend=False,
                                     error_y=dict(type="data", array=[high - value], arrayminus=[value - low]),
                                     hovertemplate=f"{name}: %{{y:.3f}} [{low:.3f}, {high:.3f}]<extra></extra>"),
                              row=1, col=column)
-        figure.update_yaxes(title_text=wrap(row.measure, 26), title_font_size=10, row=1, col=column)
-    figure.update_layout(title=title, height=420, margin=dict(l=60, r=20, t=90, b=60))
+    figure.update_annotations(font_size=11)
+    figure.update_layout(title=title, height=430, margin=dict(l=40, r=20, t=130, b=40))
     return figure
