@@ -25,8 +25,8 @@ def intervention_matrix_figure(matrix: pd.DataFrame, title: str = "what each int
     return figure
 
 
-def causal_figure(causal: pd.DataFrame, title: str = "shift of the model's expected next token: along the direction, along a "
-                  "random one of the same norm (95% CI over utterances)"):
+def causal_figure(causal: pd.DataFrame, title: str = "shift of the model's expected next token: along the direction "
+                  "and along a random one of the same norm (95% CI over utterances)"):
     """:func:`wmlib.analysis.interventions.causal_table`: one panel per intervention (each measure has its own
     unit, named under the panel's title), the shift of the expected next token under the direction and under a
     random direction of the same norm."""
