@@ -243,3 +243,12 @@ def test_the_dream_command_writes_context_and_dream(tmp_path, tiny_tokens, capsy
     assert "shorter than one token" in capsys.readouterr().err
     assert cli.main(["dream", str(audio), "--profile", "tiny", "--model", "nope"]) == 2
     assert "unknown model 'nope'" in capsys.readouterr().err
+
+
+def test_note_changes_are_compared_in_words_that_do_not_rank():
+    from wmlib.model.bootstrap import PairedDifference
+
+    assert coherence.note_change_words(PairedDifference(2.0, 1.5, 2.5), "the truth").startswith(
+        "changes note more often than the truth")
+    assert coherence.note_change_words(PairedDifference(-1.0, -1.5, -0.5), "x").startswith("changes note less often")
+    assert "not distinguishable" in coherence.note_change_words(PairedDifference(0.1, -0.5, 0.6), "x")

@@ -489,15 +489,28 @@ def melody_difference(melody: pd.DataFrame, continuation: str, other: str, measu
     return paired_difference(mine[first], theirs[second], groups[first], n_boot=n_boot, seed=seed)
 
 
+def note_change_words(result: PairedDifference, other: str) -> str:
+    """A paired difference of note changes per second against ``other``, in words: more is not better, only
+    different."""
+    if result.verdict == "not distinguishable from":
+        return f"changes note about as often as {other} (not distinguishable: {result} per second)"
+    return f"changes note {'more' if result.difference > 0 else 'less'} often than {other} ({result} per second)"
+
+
 def melody_findings(melody: pd.DataFrame, dream: str = f"dream (T={DEFAULT_TEMPERATURE:g})") -> list[str]:
-    """Sentences on the dream's melodies against hold-the-last-note and the truth, by paired differences."""
+    """Sentences on the dream's melodies against hold-the-last-note, a random walk and the truth, by paired
+    differences: in key and in register (higher is closer to the context), and note changes (neither better nor
+    worse: the truth's rate is the one to match)."""
     lines = []
     for measure, what in (("in_key", "in key"), ("in_register", "in register"),
                           ("note_changes_per_s", "note changes per second")):
         parts = []
         for other in ("hold the last note", "random walk", "truth"):
             result = melody_difference(melody, dream, other, measure)
-            parts.append(f"{result.verb} {other} ({result})")
+            if measure == "note_changes_per_s":
+                parts.append(note_change_words(result, other))
+            else:
+                parts.append(f"{result.verb} {other} ({result})")
         lines.append(f"**{what}**: the {dream} " + "; ".join(parts) + ".")
     return lines
 
