@@ -293,7 +293,7 @@ class DreamStudy:
             continuations["random music tokens"] = (bank_pitch[random], np.ones(random.shape, dtype=bool))
         rows, per_window = [], {}
         windows = np.flatnonzero(music & np.isfinite(context_pitch).any(axis=1))
-        seconds = self.horizon * 0.04
+        seconds = self.horizon / self.tokens.config.tokens_per_second
         for name, (notes, is_voiced) in continuations.items():
             values = {"in_key": [], "in_register": [], "note_changes_per_s": []}
             kept = []
