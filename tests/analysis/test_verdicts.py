@@ -52,7 +52,7 @@ def test_retrieval_findings_are_paired():
     try:
         compare(bare, "model", "copy last token", 1)
     except AssertionError as error:
-        assert "per-query" in str(error)
+        assert "per-unit values" in str(error) and "retrieval_table" in str(error)
     else:
         raise AssertionError("a table without per-query results must not give a verdict")
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from wmlib.data.features import TokenSet
-from wmlib.model.bootstrap import PairedDifference, attach, paired_difference, weighted_means
+from wmlib.model.bootstrap import PairedDifference, attach, paired_difference, stored, weighted_means
 from wmlib.model.evaluate import Windows, bootstrap_ci, draw_distractors, flatten_tokens, ranks
 
 from .dreams import DEFAULT_TEMPERATURE, CandidateBank, DreamError, dream
@@ -130,8 +130,7 @@ def inpainting_difference(table: pd.DataFrame, source: str, gap_ms: float, metho
                           n_boot: int = 1000, seed: int = 0) -> PairedDifference:
     """How much lower ``method``'s mel RMSE (dB) is than ``other``'s on the same windows (positive: ``method`` is
     better), with one bootstrap over utterances for both."""
-    store = table.attrs.get(PER_WINDOW)
-    assert store is not None, "this table carries no per-window scores (from inpainting_table; concat drops them)"
+    store = stored(table, PER_WINDOW, "inpainting_table")
     mine, theirs = store[source, gap_ms, method], store[source, gap_ms, other]
     assert np.array_equal(mine["groups"], theirs["groups"]), f"{method!r} and {other!r} saw different windows"
     rmse = [np.sqrt(weighted_means(scores["squared"], scores["groups"], n_boot, seed)) for scores in (mine, theirs)]
@@ -325,8 +324,7 @@ def few_shot_difference(table: pd.DataFrame, representation: str, other: str, te
                         n_boot: int = 1000, seed: int = 0) -> PairedDifference:
     """``representation`` minus ``other``: mean balanced accuracy over the same support draws, with a bootstrap of
     the draws (the shared units) for both at once."""
-    store = table.attrs.get(PER_DRAW)
-    assert store is not None, "this table carries no per-draw scores (from few_shot_curve; concat drops them)"
+    store = stored(table, PER_DRAW, "few_shot_curve")
     mine, theirs = store[representation, test_set, shots], store[other, test_set, shots]
     return paired_difference(mine, theirs, np.arange(len(mine)), n_boot=n_boot, seed=seed)
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from wmlib.data.features import TokenSet
-from wmlib.model.bootstrap import PairedDifference, attach, paired_difference, weighted_means
+from wmlib.model.bootstrap import PairedDifference, attach, paired_difference, stored, weighted_means
 from wmlib.model.evaluate import LinearAutoregression, Windows, bootstrap_ci, draw_distractors, flatten_tokens, ranks
 
 from .dreams import DEFAULT_TEMPERATURE, CandidateBank, copy_last_rollout, dream, linear_rollout
@@ -52,10 +52,9 @@ def difference(curves: pd.DataFrame, method: str, baseline: str, horizon: int, m
                seed: int = 0) -> PairedDifference:
     """How much better ``method`` does than ``baseline`` at ``horizon`` on the same windows (positive: better), with
     one bootstrap over utterances for both.  ``mel_rmse_db``: the difference of the two RMSEs in dB."""
-    store = curves.attrs.get(PER_WINDOW)
-    assert store is not None, "this table carries no per-window values (concat drops them): paired verdicts need them"
-    stored = "mel_mse" if metric == "mel_rmse_db" else metric
-    (mine, groups), (theirs, other_groups) = (store[target, name, horizon, stored] for name in (method, baseline))
+    store = stored(curves, PER_WINDOW, "DreamStudy")
+    kept = "mel_mse" if metric == "mel_rmse_db" else metric
+    (mine, groups), (theirs, other_groups) = (store[target, name, horizon, kept] for name in (method, baseline))
     assert np.array_equal(groups, other_groups), f"{method!r} and {baseline!r} saw different windows"
     if metric == "mel_rmse_db":
         rmse = [np.sqrt(weighted_means(values, groups, n_boot, seed)) for values in (mine, theirs)]
@@ -480,8 +479,7 @@ def melody_difference(melody: pd.DataFrame, continuation: str, other: str, measu
                       n_boot: int = 1000, seed: int = 0) -> PairedDifference:
     """``continuation`` minus ``other`` on one measure of :meth:`DreamStudy.melody_table`, on the windows both
     scored (a dream of unvoiced tokens has no notes to count), with one bootstrap over utterances for both."""
-    store = melody.attrs.get(PER_WINDOW)
-    assert store is not None, "this table carries no per-window values (from melody_table; concat drops them)"
+    store = stored(melody, PER_WINDOW, "melody_table")
     (mine, groups, windows), (theirs, _, other_windows) = (store[None, name, 0, measure]
                                                            for name in (continuation, other))
     shared, first, second = np.intersect1d(windows, other_windows, return_indices=True)

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from wmlib.model.bootstrap import PairedDifference, attach, bootstrap_weights
+from wmlib.model.bootstrap import PairedDifference, attach, bootstrap_weights, stored
 
 from .targets import Target, get_target
 
@@ -343,9 +343,7 @@ def paired_probe_difference(results: pd.DataFrame, row: str, other: str, target:
         results: rows of :func:`probe_target` (one call or several, concatenated by
             :func:`wmlib.analysis.probing.run_probes`), which carry their per-token scores in ``attrs``.
     """
-    store = results.attrs.get(PER_TOKEN)
-    assert store is not None, ("these probe results carry no per-token scores (they ride along in .attrs from "
-                               "probe_target and run_probes; pd.concat drops them): paired verdicts need them")
+    store = stored(results, PER_TOKEN, "probe_target and run_probes")
     for name in (row, other):
         assert (name, target, setting) in store, f"no per-token scores for {name!r} / {target!r} / {setting!r}"
     mine, theirs = store[row, target, setting], store[other, target, setting]

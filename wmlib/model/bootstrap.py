@@ -125,3 +125,15 @@ def attach(table, key: str, values: dict):
     table.attrs[key] = UnitStore(values)
     return table
 
+
+def stored(table, key: str, made_by: str) -> UnitStore:
+    """The per-unit values :func:`attach` put on ``table`` under ``key``.
+
+    Raises:
+        AssertionError: the table has none (made elsewhere, or concatenated / merged, which drops them); paired
+            verdicts need them, so none is given from intervals instead.
+    """
+    store = table.attrs.get(key)
+    assert store is not None, (f"this table carries no per-unit values (they ride along in .attrs from {made_by}; "
+                               "pd.concat and merges of different tables drop them): paired verdicts need them")
+    return store

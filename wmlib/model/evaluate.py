@@ -26,7 +26,7 @@ import pandas as pd
 
 from wmlib.data.features import TokenSet
 
-from .bootstrap import PairedDifference, attach, bootstrap_ci, paired_difference
+from .bootstrap import PairedDifference, attach, bootstrap_ci, paired_difference, stored
 
 CANDIDATES = 256  # the true token + 255 distractors
 
@@ -333,9 +333,7 @@ def per_query(table: pd.DataFrame, method: str, horizon: int, metric: str = "top
     """``(values, utterances)``: one value of ``metric`` (``"top1"`` or ``"top5"`` hits) per query of ``method`` at
     ``horizon``, in the query order every method of the table shares.  A table with a ``set`` column must be cut to
     one set first."""
-    results = table.attrs.get(PER_QUERY)
-    assert results is not None, ("this table carries no per-query results (they ride along in .attrs from "
-                                 "retrieval_table; concatenating tables drops them): paired verdicts need them")
+    results = stored(table, PER_QUERY, "retrieval_table")
     sets = list(dict.fromkeys(table["set"])) if "set" in table.columns else [None]
     assert len(sets) == 1, f"cut the table to one set first, it holds {sets}"
     key = (sets[0], method, horizon)
