@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from wmlib.analysis.real_sound import interval
 from wmlib.model.bootstrap import PairedDifference
 
 #: The book's headline findings, as the front page and the closing chapter paste them: name -> (the chapter that
@@ -47,11 +48,6 @@ class Comparison:
     versus_baseline: PairedDifference  # model minus baseline, paired
     random: str             # the model's random initialisation, as text
     versus_random: PairedDifference    # model minus random init, paired
-
-
-def interval_text(value: float, low: float, high: float, digits: int = 3) -> str:
-    """``"0.512 [0.480, 0.544]"``."""
-    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
 def comparison_texts(comparison: Comparison) -> dict[str, str]:
@@ -143,7 +139,7 @@ def retrieval_comparison(table: pd.DataFrame, model: str, random_init: str, what
     strongest = rows.loc[list(baselines), "top1"].idxmax()
 
     def text(name):
-        return interval_text(*rows.loc[name, ["top1", "top1_low", "top1_high"]])
+        return interval(*rows.loc[name, ["top1", "top1_low", "top1_high"]])
 
     return Comparison(what, text(model), strongest, text(strongest), paired(table, model, strongest, horizon),
                       text(random_init), paired(table, model, random_init, horizon))
@@ -161,7 +157,7 @@ def probe_comparison(results: pd.DataFrame, row: str, target: str, what: str, se
     strongest = part.loc[list(baselines), "value"].idxmax()
 
     def text(name):
-        return interval_text(*part.loc[name, ["value", "low", "high"]], digits=2)
+        return interval(*part.loc[name, ["value", "low", "high"]], digits=2)
 
     return Comparison(what, text(row), strongest, text(strongest),
                       paired_probe_difference(results, row, strongest, target, setting),
@@ -179,7 +175,7 @@ def rsa_comparison(study, label: str, what: str, model: str = "world model",
     strongest = others["spearman"].idxmax()
 
     def text(name):
-        return interval_text(*rows.loc[name, ["spearman", "low", "high"]], digits=2)
+        return interval(*rows.loc[name, ["spearman", "low", "high"]], digits=2)
 
     return Comparison(what, text(model), strongest, text(strongest),
                       paired(study, ("labels", model, label), ("labels", strongest, label)),
