@@ -7,8 +7,9 @@ Data flows one way, and the package is laid out along it::
     wmlib.model     the world model (RSSM or transformer dynamics), training, checkpoints, the book's named runs,
                     evaluation, and encoding audio of your own into latents
     wmlib.analysis  what the model learned: probes (targets, representations, the probing study), real sound,
-                    dreams and their coherence, applications, interventions, other encoders (HEAR API) and
-                    representational similarity (RSA, CKA)
+                    sparse features (a sparse autoencoder's dictionary, labelled and tested), dreams and their
+                    coherence, applications, interventions, other encoders (HEAR API) and representational
+                    similarity (RSA, CKA)
     wmlib.book      plots and the book build
 
 ``wmlib.hear`` is the world model as a HEAR module (for hear-eval-kit); ``wmlib.cli`` the command line.
@@ -44,6 +45,7 @@ _EXPORTS = {
     "register_target": "wmlib.analysis.targets", "TARGETS": "wmlib.analysis.targets",
     "probe_target": "wmlib.analysis.probes", "model_representations": "wmlib.analysis.representations",
     "ProbeStudy": "wmlib.analysis.probing",
+    "sparse_features": "wmlib.analysis.sparse.study",
     "dream": "wmlib.analysis.dreams", "dream_audio": "wmlib.analysis.dreams", "CandidateBank": "wmlib.analysis.dreams",
     # book
     "build_book": "wmlib.book.build",

@@ -9,6 +9,8 @@ Analyses read latents (``model.features``) and labels (:class:`wmlib.TokenSet`);
   and bootstrap intervals;
 - ``probing``: the book's probing study (tokens, rows, tables in the form of CPC's, along training and horizon);
 - ``latent_map``: UMAP maps of a representation;
+- ``sparse``: sparse features — a TopK sparse autoencoder's dictionary of a representation (``overcomplete``), each
+  feature labelled from the exact labels, its quality, seed stability, erasure and steering;
 - ``real_sound``: the chapter "Real sound" (retrieval and source probes on held-out real recordings, the ablation);
 - ``dreams``: observe k tokens, imagine n (the RSSM samples its prior; the transformer samples among candidate
   tokens by contrastive score); ``coherence``: dreams against the truth and rolled-out baselines, and probed;
