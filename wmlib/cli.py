@@ -5,6 +5,9 @@
     train      train a world model: a named model of the book, or one of your own (resumes an interrupted run)
     evaluate   next-token retrieval of trained models against the baselines
     encode     per-token latents of every part of a trained model for an audio file of your own
+    sparse-features
+               train (or load) the sparse dictionaries of a trained model's state and its controls; their quality
+               and how many of their features match a label
     book       train the book's models (once), execute every chapter, build the HTML
 
 Errors a user can fix (a missing file, an unknown name, a run not trained yet) print one line naming the fix and
@@ -78,6 +81,24 @@ def parser() -> argparse.ArgumentParser:
     dream.add_argument("-o", "--output", default=None, metavar="OUT.wav",
                        help="where to write (default: AUDIO_FILE with the suffix .dream.wav); further samples get "
                             "-2, -3, ... before the suffix")
+    sparse = commands.add_parser(
+        "sparse-features", help="train (or load) the sparse dictionaries of a model and its controls, and label them",
+        description="Train (once; cached under <data>/<profile>/sparse/) TopK sparse autoencoders on a trained model's "
+                    "per-token state, on the stacked log-mel and on the model at random initialisation (two seeds "
+                    "each), label every feature from the corpus's labels, and print their quality and the share of "
+                    "features that match a label (the chapter 'Sparse features').")
+    sparse.add_argument("--model", default=None, metavar="NAME",
+                        help="a named model (default: the book's default model) or a run directory")
+    sparse.add_argument("--profile", default=None, help=f"the profile the model was trained on; {PROFILE_HELP}")
+    sparse.add_argument("--part", default="feature",
+                        help="the model's per-token state to read: feature (default), context, encoder or prior")
+    sparse.add_argument("--features", type=int, default=None, metavar="N",
+                        help="dictionary size (default: 4 times the model's state width)")
+    sparse.add_argument("--top-k", type=int, default=None, metavar="K",
+                        help="active features per token (default: 16; 4 under the tiny profile)")
+    sparse.add_argument("--epochs", type=int, default=None, help="training epochs (default: 6)")
+    sparse.add_argument("-o", "--output", default=None, metavar="OUT.csv",
+                        help="also write every feature's label, threshold, F1, precision and recall to a CSV file")
     figures = commands.add_parser(
         "figures", help="regenerate every figure of a chapter as HTML, JSON and PNG files",
         description="Execute one chapter as the book does and write each figure it shows to DIR: "
@@ -307,6 +328,33 @@ def _dream(args) -> None:
               f"({info['method']}, temperature {temperature:g}, seed {args.seed}) -> {target}")
 
 
+def _sparse_features(args) -> None:
+    from dataclasses import replace
+
+    from wmlib.analysis.sparse.study import BOOK_CONFIG, TINY_CONFIG, SparseFeaturesError, sparse_features
+    from wmlib.data.profiles import get_profile
+
+    base = TINY_CONFIG if get_profile(args.profile).name == "tiny" else BOOK_CONFIG
+    changes = {key: value for key, value in (("features", args.features), ("top_k", args.top_k),
+                                             ("epochs", args.epochs)) if value is not None}
+    if any(value < 1 for value in changes.values()):
+        raise UsageError(f"--features, --top-k and --epochs must be positive, got {changes}")
+    try:
+        study = sparse_features(args.profile, args.model, args.part, replace(base, **changes), progress=True)
+    except SparseFeaturesError as error:
+        raise UsageError(str(error)) from error
+    print(study.quality_table().round(3).to_string(index=False))
+    print()
+    print(study.interpretability_table().round(3).drop(columns=["families"]).to_string(index=False))
+    if args.output:
+        from wmlib.data.files import atomic_write
+
+        table = study.rows["world model"].features
+        with atomic_write(args.output, "w") as handle:
+            table.to_csv(handle, index=False)
+        print(f"{len(table)} features of the model's dictionary -> {args.output}")
+
+
 def _figures(args) -> None:
     from wmlib.book.figures import FigureExportError, export_figures
 
@@ -338,4 +386,5 @@ def _book(args) -> None:
 
 
 COMMANDS = {"corpus": _corpus, "features": _features, "train": _train, "evaluate": _evaluate, "encode": _encode,
+            "sparse-features": _sparse_features,
             "dream": _dream, "figures": _figures, "findings": _findings, "book": _book}

@@ -170,7 +170,8 @@ def test_a_change_to_wmlib_executes_every_chapter_again(tmp_path, monkeypatch):
     assert "value third" in built_value("third")  # wmlib changed: executed again
 
 
-def click_in_chromium(page: Path, script_for_point: str, check: str, wait_s: float = 3.0) -> dict:
+def click_in_chromium(page: Path, script_for_point: str, check: str, wait_s: float = 3.0,
+                      ready: str = ".wm-latent-map[data-ready]") -> dict:
     """Open ``page`` in headless Chromium, evaluate ``script_for_point`` (JavaScript returning ``{x, y}`` in viewport
     pixels), click there with real mouse events (DevTools protocol), wait, and return the value of ``check``."""
     import json
@@ -218,7 +219,7 @@ def click_in_chromium(page: Path, script_for_point: str, check: str, wait_s: flo
                 return result["result"].get("value")
 
             for _ in range(150):  # the page loaded and the map's script attached its handler
-                if evaluate("!!document.querySelector('.wm-latent-map[data-ready]')"):
+                if evaluate(f"!!document.querySelector('{ready}')"):
                     break
                 time.sleep(0.2)
             point = evaluate(script_for_point)
@@ -265,3 +266,38 @@ def test_clicking_the_latent_map_plays_the_token(built_book):
     corner = FIRST_POINT.replace("layout.xaxis.d2p(trace.x[0])", "2").replace("layout.yaxis.d2p(trace.y[0])", "2")
     untouched = click_in_chromium(page, corner, PLAYER_STATE, wait_s=1.0)
     assert untouched["state"] == "" and untouched["src"] == "", untouched
+
+
+#: JavaScript: scroll the feature browser's first top token into view; the viewport position of its centre.
+FIRST_TOKEN = """(() => {
+  const button = document.querySelector('.wm-feature-browser .wm-feature-token');
+  button.scrollIntoView({block: 'center'});
+  const box = button.getBoundingClientRect();
+  return {x: box.left + box.width / 2, y: box.top + box.height / 2};
+})()"""
+
+BROWSER_STATE = """(() => {
+  const browser = document.querySelector('.wm-feature-browser'), player = browser.querySelector('audio');
+  const clips = JSON.parse(browser.querySelector('.wm-feature-clips').textContent);
+  const first = browser.querySelector('.wm-feature-token');
+  return {state: browser.dataset.state || '', clip: browser.dataset.clip || '', expected: first.dataset.clip,
+          right_source: player.src === clips[+first.dataset.clip], time: player.currentTime,
+          status: browser.querySelector('.wm-feature-status').textContent,
+          bars: browser.querySelectorAll('.wm-feature-bar').length,
+          trace: !!browser.querySelector('.wm-feature-trace polyline')};
+})()"""
+
+
+def test_clicking_a_feature_token_plays_it(built_book):
+    """The feature browser of "Sparse features" draws its panel (label histogram, activation trace, top tokens), and
+    a real click on a top token plays that token's clip; nothing plays before the click."""
+    page = built_book / "chapters" / "14_sparse_features.html"
+    assert CHROMIUM, "Debian's chromium is needed for the browser check"
+    ready = ".wm-feature-browser[data-ready]"
+    state = click_in_chromium(page, FIRST_TOKEN, BROWSER_STATE, ready=ready)
+    assert state["clip"] == state["expected"] and state["right_source"], state
+    assert state["state"] in ("playing", "paused", "ended") and state["time"] > 0, state
+    assert "Playing" in state["status"] and state["bars"] > 0 and state["trace"], state
+    nowhere = FIRST_TOKEN.replace("box.left + box.width / 2", "2").replace("box.top + box.height / 2", "2")
+    untouched = click_in_chromium(page, nowhere, BROWSER_STATE, wait_s=1.0, ready=ready)
+    assert untouched["state"] == "" and not untouched["right_source"], untouched

@@ -162,12 +162,16 @@ class SparseDictionary:
     def load(cls, path: str | os.PathLike) -> SparseDictionary:
         from safetensors import safe_open
 
-        with safe_open(str(path), framework="numpy") as handle:
-            metadata = handle.metadata() or {}
-            if metadata.get("version") != DICTIONARY_VERSION:
-                raise ValueError(f"{path} is not a sparse dictionary of this version ({DICTIONARY_VERSION}); "
-                                 "delete it to train it again")
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+        try:
+            with safe_open(str(path), framework="numpy") as handle:
+                metadata = handle.metadata() or {}
+                tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+        except Exception as error:  # safetensors' own error types vary by version
+            raise ValueError(f"{path} is not a readable sparse dictionary ({error}); delete it to train it "
+                             "again") from None
+        if metadata.get("version") != DICTIONARY_VERSION:
+            raise ValueError(f"{path} is not a sparse dictionary of this version ({DICTIONARY_VERSION}); "
+                             "delete it to train it again")
         return cls(tensors["encoder_weight"], tensors["encoder_bias"], tensors["atoms"], tensors["mean"],
                    float(metadata["scale"]), int(metadata["top_k"]), json.loads(metadata["info"]))
 
@@ -273,7 +277,10 @@ def cached_dictionary(x: np.ndarray, cache_dir: str | os.PathLike | None, config
     key = json.dumps([array_hash(x), asdict(config), features, seed, DICTIONARY_VERSION])
     path = Path(cache_dir) / f"sae-{hashlib.sha256(key.encode()).hexdigest()[:20]}.safetensors"
     if path.is_file():
-        return SparseDictionary.load(path)
+        try:
+            return SparseDictionary.load(path)
+        except ValueError:  # another version of the code wrote it: train again (written atomically below)
+            pass
     dictionary = train_dictionary(x, config, features, seed, progress)
     dictionary.save(path)
     return dictionary

@@ -26,8 +26,15 @@ import pandas as pd
 from wmlib.data.features import TokenSet
 
 from .dictionary import DictionaryConfig, SparseDictionary, cached_dictionary
-from .labelling import (MATCH_F1, effects_of, energy_bands, interpretable_shares, label_features, label_matrix,
-                        share_difference)
+from .labelling import (
+    MATCH_F1,
+    effects_of,
+    energy_bands,
+    interpretable_shares,
+    label_features,
+    label_matrix,
+    share_difference,
+)
 from .quality import quality, retrieval_hits, retrieval_kept, stability
 
 #: The representations compared, in table order.
