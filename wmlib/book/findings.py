@@ -30,6 +30,7 @@ HEADLINES = {
     "Energy, linear probe (R²)": ("04_pitch_and_energy", "energy"),
     "Phone class, linear probe (accuracy)": ("05_phones_sources_and_voices", "phone_class"),
     "Pitch geometry, RSA (Spearman)": ("11_representational_similarity", "rsa_pitch"),
+    "Sparse features that match a label (share)": ("14_sparse_features", "sparse_share"),
 }
 
 #: the strings :func:`comparison_texts` makes of a :class:`Comparison`
@@ -180,3 +181,23 @@ def rsa_comparison(study, label: str, what: str, model: str = "world model",
     return Comparison(what, text(model), strongest, text(strongest),
                       paired(study, ("labels", model, label), ("labels", strongest, label)),
                       text(random_init), paired(study, ("labels", model, label), ("labels", random_init, label)))
+
+
+def sparse_comparison(study, what: str = "share of a sparse dictionary's features that match one label "
+                      "(held-out F1 ≥ 0.5)") -> Comparison:
+    """From a :class:`wmlib.analysis.sparse.study.SparseStudy`: the share of the model's dictionary's features that
+    match a label; the baseline is log-mel's dictionary (the only hand-made one), paired over held-out utterances."""
+    import numpy as np
+
+    from wmlib.analysis.sparse.labelling import share_difference
+    from wmlib.analysis.sparse.study import ROWS
+
+    shares = study.shares()
+
+    def text(name):
+        low, high = np.quantile(shares[name][1:], [0.025, 0.975])
+        return f"{shares[name][0]:.1%} [{low:.1%}, {high:.1%}]"
+
+    model, baseline, random_init = ROWS
+    return Comparison(what, text(model), baseline, text(baseline), share_difference(shares, model, baseline),
+                      text(random_init), share_difference(shares, model, random_init))
