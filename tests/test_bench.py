@@ -80,3 +80,16 @@ def test_dream_temperature_prints_the_criterion_and_a_choice(tiny_tokens):
     train_book_models("tiny", progress=False)
     out = run("dream_temperature.py", "--profile", "tiny", "--windows", "4", "--temperatures", "0.1", "1.0")
     assert "dream speed" in out and "real speed" in out and "chosen: T = " in out, out
+
+
+def test_sparse_dictionary_prints_every_setting(tiny_tokens):
+    from wmlib.model.runs import train_book_models
+
+    train_book_models("tiny", progress=False)
+    out = run("sparse_dictionary.py", "--profile", "tiny", "--settings", "2x2x1x3000", "4x4x2x6000")
+    for setting in ("2x2x1x3000", "4x4x2x6000"):
+        assert setting in out, out
+    assert "stable" in out and "matched share" in out and "the chapter's setting" in out, out
+    malformed = subprocess.run([sys.executable, str(ROOT / "bench" / "sparse_dictionary.py"), "--settings", "4x16"],
+                               capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert malformed.returncode != 0 and "expansion x top_k x epochs x tokens" in malformed.stderr

@@ -13,11 +13,12 @@ CHROMIUM = shutil.which("chromium")
 CHAPTERS = sorted((BOOK_ROOT / "chapters").glob("*.md"))
 #: Audio players a chapter shows at least (default 3); the probing chapters play sound only from the latent map.
 MIN_PLAYERS = {"04_pitch_and_energy": 0, "05_phones_sources_and_voices": 0, "10_extending_the_book": 1,
-               "11_representational_similarity": 0, "12_what_the_model_learned": 0, "13_what_the_build_costs": 0}
+               "11_representational_similarity": 0, "12_what_the_model_learned": 0, "13_what_the_build_costs": 0,
+               "14_sparse_features": 0}
 #: Plotly figures a chapter draws at least (default 5): the chapters of tables and code have fewer; the closing
 #: chapter and the appendix paste what the others computed.
 MIN_FIGURES = {"09_interventions": 3, "10_extending_the_book": 1, "12_what_the_model_learned": 0,
-               "13_what_the_build_costs": 0}
+               "13_what_the_build_costs": 0, "14_sparse_features": 4}
 #: Pages without code cells of their own (everything on them is glued from the chapters).
 PASTED = {"12_what_the_model_learned", "13_what_the_build_costs"}
 
@@ -62,7 +63,8 @@ def test_chapter_renders_cleanly_offline(built_book, chapter):
     assert len(figures) >= MIN_FIGURES.get(chapter, 5), f"{chapter}: only {len(figures)} plotly figures in the page"
     undrawn = [f.get("id") for f in figures if not f.select("svg.main-svg")]
     assert not undrawn, f"{chapter}: plotly figures that did not draw: {undrawn}"
-    players = [p for p in dom.select("audio") if "wm-latent-player" not in p.get("class", [])]  # that one waits
+    players = [p for p in dom.select("audio")  # the latent map's and the feature browser's players wait for a click
+               if not {"wm-latent-player", "wm-feature-player"} & set(p.get("class", []))]
     assert len(players) >= MIN_PLAYERS.get(chapter, 3) and all(p.select("source") or p.get("src") for p in players)
     if chapter in PASTED:
         assert_glued(dom, chapter)
