@@ -17,7 +17,7 @@ def _diagram(boxes: dict, arrows: list, title: str, height: int = 360):
 
     figure = go.Figure()
     width, tall = 1.55, 0.62
-    for name, (x, y, text, role) in boxes.items():
+    for x, y, text, role in boxes.values():
         figure.add_shape(type="rect", x0=x - width / 2, x1=x + width / 2, y0=y - tall / 2, y1=y + tall / 2,
                          fillcolor=COLOURS[role], line=dict(color="#555", width=1), layer="below")
         figure.add_annotation(x=x, y=y, text=text, showarrow=False, font=dict(size=11))
@@ -53,18 +53,15 @@ def transformer_figure(config):
         "transformer": (3.6, 2.9, f"causal transformer<br>{config.n_layers} layers, width {config.d_model}",
                         "dynamics"),
         "feature": (6.2, 2.9, "state after t<br>(feature; context of t+1)", "state"),
-        "heads": (8.7, 3.9, f"prediction heads<br>k = 1…{config.predict_horizons} → {config.proj_dim}", "head"),
+        "heads": (8.7, 2.9, f"prediction heads<br>k = 1…{config.predict_horizons} → {config.proj_dim}", "head"),
         "target": (8.7, 1.7, f"target projection<br>of e<sub>t+k</sub> → {config.proj_dim}", "head"),
         "loss": (8.7, 0.6, "InfoNCE<br>(cosine / τ)", "loss"),
         "next": (6.2, 4.4, "next-embedding head<br>(fed back in dreams)", "head"),
         "readout": (6.2, 1.3, "readout decoder<br>(gradient stopped)", "readout"),
     }
     arrows = [("token", "encoder", "", False), ("encoder", "transformer", "e<sub>≤t</sub>", False),
-              ("transformer", "feature", "", False), ("feature", "heads", "", False),
-              ("heads", "loss", "", False), ("target", "loss", "", False), ("feature", "next", "", False),
-              ("feature", "readout", "", True)]
-    boxes["heads"] = (8.7, 2.9, boxes["heads"][2], "head")
-    arrows = [a for a in arrows if a[:2] != ("heads", "loss")] + [("heads", "target", "", False)]
+              ("transformer", "feature", "", False), ("feature", "heads", "", False), ("heads", "target", "", False),
+              ("target", "loss", "", False), ("feature", "next", "", False), ("feature", "readout", "", True)]
     return _diagram(boxes, arrows, "the default world model (transformer dynamics, contrastive objective)")
 
 
