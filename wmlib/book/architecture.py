@@ -73,14 +73,15 @@ def rssm_figure(config):
         "token": (1.0, 4.2, f"token t<br>{bands} × {frames} log-mel", "input"),
         "encoder": (1.0, 2.9, f"token encoder<br>→ e<sub>t</sub> ({config.embed_dim})", "encoder"),
         "deter": (3.8, 1.3, f"h<sub>t</sub>: GRU state<br>({config.deter_dim})", "dynamics"),
-        "prior": (3.8, 2.9, f"prior p(z<sub>t</sub> | h<sub>t</sub>)<br>{config.stoch_vars} × {config.stoch_classes} categorical",
-                  "state"),
+        "prior": (3.8, 2.9, "prior p(z<sub>t</sub> | h<sub>t</sub>)<br>"
+                  f"{config.stoch_vars} × {config.stoch_classes} categorical", "state"),
         "posterior": (3.8, 4.4, "posterior q(z<sub>t</sub> | h<sub>t</sub>, e<sub>t</sub>)", "state"),
         "next": (6.4, 1.3, "h<sub>t+1</sub> = GRU(h<sub>t</sub>, z<sub>t</sub>)", "dynamics"),
         "kl": (6.4, 3.6, "KL balance<br>(free nats)", "loss"),
         "heads": (8.8, 1.3, "heads on (h, z):<br>InfoNCE, readout", "head"),
     }
-    arrows = [("token", "encoder", "", False), ("encoder", "posterior", "e<sub>t</sub>", False), ("deter", "prior", "", False),
+    arrows = [("token", "encoder", "", False), ("encoder", "posterior", "e<sub>t</sub>", False),
+              ("deter", "prior", "", False),
               ("posterior", "next", "z<sub>t</sub>", False), ("deter", "next", "", False),
               ("prior", "kl", "", False), ("posterior", "kl", "", False), ("next", "heads", "", False)]
     return _diagram(boxes, arrows, "the RSSM (DreamerV2's dynamics, built beside it)")
