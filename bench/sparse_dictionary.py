@@ -53,9 +53,7 @@ def main() -> None:
     started = time.perf_counter()
     study = sparse_features(args.profile)  # the chapter's tokens, labels and (cached) dictionaries
     base = TINY_CONFIG if study.profile == "tiny" else BOOK_CONFIG
-    from wmlib.data.features import load_tokens
-
-    tokens = load_tokens(study.profile)
+    tokens = study.tokens
     width = study.rows[ROWS[0]].train_x.shape[1]
     rows = []
     for expansion, top_k, epochs, budget in settings:

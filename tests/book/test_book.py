@@ -303,3 +303,15 @@ def test_clicking_a_feature_token_plays_it(built_book):
     nowhere = FIRST_TOKEN.replace("box.left + box.width / 2", "2").replace("box.top + box.height / 2", "2")
     untouched = click_in_chromium(page, nowhere, BROWSER_STATE, wait_s=1.0, ready=ready)
     assert untouched["state"] == "" and not untouched["right_source"], untouched
+
+
+def test_every_chapter_offers_its_notebook_and_its_source_for_download(built_book):
+    """The download menu of each executed chapter links its .ipynb (the executed notebook) and its .md source, and
+    both files are in the build."""
+    for chapter in CHAPTERS:
+        if chapter.stem in PASTED:
+            continue
+        page = (built_book / "chapters" / f"{chapter.stem}.html").read_text()
+        for suffix in (".ipynb", ".md"):
+            assert f"_sources/chapters/{chapter.stem}{suffix}" in page, (chapter.stem, suffix)
+            assert (built_book / "_sources" / "chapters" / f"{chapter.stem}{suffix}").is_file(), (chapter.stem, suffix)

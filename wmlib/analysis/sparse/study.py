@@ -86,20 +86,32 @@ class Row:
 
 @dataclass
 class SparseStudy:
-    """Tokens, the three representations' dictionaries, their codes and labelled features."""
+    """Tokens, the three representations' dictionaries, their codes and labelled features.
+
+    Attributes:
+        profile, part, run: the corpus profile, the model's part read, the model's run directory.
+        tokens: the profile's whole token set (windows for retrieval and steering, the steering bank).
+        train, test: the dictionaries' training tokens and the held-out tokens they are measured on.
+        train_labels, test_labels: :func:`label_matrix` of each (the same columns).
+        rows: representation name -> :class:`Row`, in :data:`ROWS` order.
+        effects, energy_edges: what :func:`label_matrix` needs to label further tokens the same way.
+    """
 
     profile: str
     part: str
     run: Path
+    tokens: TokenSet
     train: TokenSet
     test: TokenSet
     train_labels: pd.DataFrame
     test_labels: pd.DataFrame
     rows: dict[str, Row]
     config: DictionaryConfig
+    effects: dict
+    energy_edges: np.ndarray
     seconds: dict = field(default_factory=dict)
     n_boot: int = 1000
-    _shares: dict = None
+    _shares: dict | None = field(default=None, repr=False)
 
     @property
     def groups(self) -> np.ndarray:
@@ -172,18 +184,13 @@ class SparseStudy:
         from wmlib.model.evaluate import Windows
 
         model = self.model()
-        test = Windows.from_tokens(self.full_tokens(), "test", length, max_windows=windows, seed=0)
+        test = Windows.from_tokens(self.tokens, "test", length, max_windows=windows, seed=0)
         state = observe_features(model, test.mel)  # (W, L, d)
         dictionary = self.rows[ROWS[0]].dictionaries[0]
         flat = state.reshape(-1, state.shape[-1])
         states = {"state": state, "reconstruction": dictionary.reconstruct(flat).reshape(state.shape),
                   "mean": np.broadcast_to(self.rows[ROWS[0]].train_x.mean(axis=0), state.shape)}
         return retrieval_kept(retrieval_hits(model, test, states), n_boot=self.n_boot)
-
-    def full_tokens(self) -> TokenSet:
-        from wmlib.data.features import load_tokens
-
-        return load_tokens(self.profile)
 
     def erasure(self, row: str = ROWS[0], concepts=None) -> pd.DataFrame:
         """:func:`wmlib.analysis.sparse.causal.erasure_curve` for each concept, on one representation's
@@ -212,20 +219,14 @@ class SparseStudy:
 
         from .causal import steering_table
 
-        model, tokens = self.model(), self.full_tokens()
-        test = Windows.from_tokens(tokens, "test", length, max_windows=windows, seed=0, stride=length // 2)
-        bank = CandidateBank.from_tokens(model, tokens, seed=0)
-        bank_labels = label_matrix(bank.labels, self._effects(), self._edges)
+        model = self.model()
+        test = Windows.from_tokens(self.tokens, "test", length, max_windows=windows, seed=0, stride=length // 2)
+        bank = CandidateBank.from_tokens(model, self.tokens, seed=0)
+        bank_labels = label_matrix(bank.labels, self.effects, self.energy_edges)
         bank_labels = bank_labels.reindex(columns=self.train_labels.columns, fill_value=False)
         row = self.rows[ROWS[0]]
         return steering_table(model, row.dictionaries[0], self.steering_features() if chosen is None else chosen,
                               test, bank, bank_labels, row.train_codes, n_boot=self.n_boot)
-
-    _edges: np.ndarray = None
-    _effects_cache: dict = None
-
-    def _effects(self) -> dict:
-        return self._effects_cache or {}
 
     # -- the browser's data --------------------------------------------------------------------------------------
 
@@ -307,6 +308,5 @@ def sparse_features(profile: str | None = None, model: str | None = None, part: 
         row.features = label_features(row.train_codes, train_labels, row.test_codes, test_labels)
         rows[name] = row
     seconds["total"] = time.perf_counter() - started
-    study = SparseStudy(profile, part, run, train, test, train_labels, test_labels, rows, config, seconds, n_boot)
-    study._edges, study._effects_cache = edges, effects
-    return study
+    return SparseStudy(profile, part, run, tokens, train, test, train_labels, test_labels, rows, config, effects, edges,
+                       seconds, n_boot)
