@@ -196,7 +196,7 @@ def sparse_comparison(study, what: str = "share of a sparse dictionary's feature
 
     def text(name):
         low, high = np.quantile(shares[name][1:], [0.025, 0.975])
-        return f"{shares[name][0]:.1%} [{low:.1%}, {high:.1%}]"
+        return interval(shares[name][0], low, high, digits=3)  # a fraction, as the other rows' numbers
 
     model, baseline, random_init = ROWS
     return Comparison(what, text(model), baseline, text(baseline), share_difference(shares, model, baseline),

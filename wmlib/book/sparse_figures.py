@@ -5,6 +5,37 @@ import pandas as pd
 
 from .plots import METHOD_COLOURS, wrap
 
+#: The quality table's columns as the chapter shows them.
+QUALITY_COLUMNS = {"representation": "representation", "width": "width", "features": "features",
+                   "variance_explained": "variance explained", "l0": "L0", "dead": "dead", "dense": "dense",
+                   "stable": "stable across seeds", "median_match": "median best cosine",
+                   "stable_alive": "stable, of those that fire", "train_seconds": "training (s, two seeds)"}
+
+
+def quality_display(quality: pd.DataFrame):
+    """:meth:`wmlib.analysis.sparse.study.SparseStudy.quality_table`, formatted for the page."""
+    table = quality[list(QUALITY_COLUMNS)].rename(columns=QUALITY_COLUMNS)
+    return table.style.format({"variance explained": "{:.3f}", "L0": "{:.0f}", "dead": "{:.1%}", "dense": "{:.1%}",
+                               "stable across seeds": "{:.1%}", "median best cosine": "{:.2f}",
+                               "stable, of those that fire": "{:.1%}", "training (s, two seeds)": "{:.0f}"}
+                              ).hide(axis="index")
+
+
+def share_display(table: pd.DataFrame):
+    """:meth:`wmlib.analysis.sparse.study.SparseStudy.interpretability_table`, one interval per cell."""
+    def interval(value, low, high, signed=False):
+        sign = "+" if signed else ""
+        return "" if pd.isna(value) else f"{value:{sign}.1%} [{low:{sign}.1%}, {high:{sign}.1%}]"
+
+    shown = pd.DataFrame({
+        "representation": table["representation"],
+        "features that match a label": [interval(r.share, r.share_low, r.share_high) for r in table.itertuples()],
+        "matched": table["matched"],
+        "world model − this": [interval(r.model_minus, r.model_minus_low, r.model_minus_high, signed=True)
+                               for r in table.itertuples()],
+        "verdict": table["verdict"].fillna("")})
+    return shown.style.hide(axis="index")
+
 ROW_COLOURS = {"world model": METHOD_COLOURS[0], "log-mel": METHOD_COLOURS[1], "random init": "#999999"}
 
 
@@ -74,9 +105,11 @@ def erasure_figure(curves: pd.DataFrame, title: str = "erasure: a linear probe's
                 customdata=part["erased"], hovertemplate=f"{name}: %{{customdata}} erased, %{{y:.3f}}<extra></extra>"),
                 row=1, col=column)
         figure.add_hline(y=float(part["chance"].iloc[0]), line_dash="dot", line_color="#555", row=1, col=column)
-        figure.update_xaxes(type="log", title="features zeroed", row=1, col=column)
+        figure.update_xaxes(type="log", title="features zeroed", tickvals=list(x), row=1, col=column,
+                            ticktext=[str(n) if i % 2 == 0 or n == part["erased"].max() else ""
+                                      for i, n in enumerate(part["erased"])])
     figure.update_yaxes(title="balanced accuracy", row=1, col=1)
-    figure.update_layout(title=wrap(title, 90), height=420, legend=dict(orientation="h", y=-0.25),
+    figure.update_layout(title=wrap(title, 70), height=440, legend=dict(orientation="h", y=-0.25),
                          margin=dict(l=60, r=20, t=100, b=90))
     return figure
 

@@ -129,6 +129,22 @@ def erasure_count(curve: pd.DataFrame, column: str = "accuracy") -> int:
     return int(reached["erased"].min()) if len(reached) else int(curve["erased"].max())
 
 
+def erasure_summary(curves: pd.DataFrame, features: int) -> pd.DataFrame:
+    """Per concept of :func:`erasure_curve`'s rows: the fewest features that bring the probe to chance
+    (:func:`erasure_count`), their share of the dictionary, the probe's balanced accuracy then and after as many random
+    features, and the paired difference of the two (95% interval over held-out utterances)."""
+    rows = []
+    for concept, curve in curves.groupby("concept", sort=False):
+        count = erasure_count(curve)
+        at = curve[curve["erased"] == count].iloc[0]
+        rows.append({"concept": concept, "features zeroed to reach chance": count,
+                     "share of the dictionary": count / features, "probe after zeroing them": at["accuracy"],
+                     "after as many random features": at["random"],
+                     "paired difference": f"{at['difference']:+.3f} [{at['difference_low']:+.3f}, "
+                                          f"{at['difference_high']:+.3f}]"})
+    return pd.DataFrame(rows)
+
+
 def steering_table(model, dictionary: SparseDictionary, chosen: pd.DataFrame, windows, bank, bank_labels: pd.DataFrame,
                    train_codes: np.ndarray, first: int = 8, every: int = 4, quantile: float = 0.9, seed: int = 0,
                    n_boot: int = 1000) -> pd.DataFrame:
