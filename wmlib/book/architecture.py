@@ -16,11 +16,11 @@ def _diagram(boxes: dict, arrows: list, title: str, height: int = 360):
     import plotly.graph_objects as go
 
     figure = go.Figure()
-    width, tall = 1.55, 0.62
+    width, tall = 1.85, 0.66
     for x, y, text, role in boxes.values():
         figure.add_shape(type="rect", x0=x - width / 2, x1=x + width / 2, y0=y - tall / 2, y1=y + tall / 2,
                          fillcolor=COLOURS[role], line=dict(color="#555", width=1), layer="below")
-        figure.add_annotation(x=x, y=y, text=text, showarrow=False, font=dict(size=11))
+        figure.add_annotation(x=x, y=y, text=text, showarrow=False, font=dict(size=10))
     for start, end, label, dashed in arrows:
         (x0, y0, *_), (x1, y1, *_) = boxes[start], boxes[end]
         # leave and enter at the boxes' edges, along the dominant direction
