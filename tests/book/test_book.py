@@ -134,6 +134,7 @@ def minimal_book(root: Path, cell: str) -> Path:
     book = root / "book"
     (book / "chapters").mkdir(parents=True)
     shutil.copy(BOOK_ROOT / "_config.yml", book)
+    shutil.copy(BOOK_ROOT / "references.bib", book)  # the configuration names it
     (book / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: chapters/broken\n")
     (book / "intro.md").write_text("# Intro\n")
     header = (BOOK_ROOT / "chapters" / "01_sound_as_tokens.md").read_text().split("---")[1]
