@@ -169,6 +169,9 @@ def test_erasure_needs_the_planted_features_and_not_random_ones():
     assert curve.iloc[0]["accuracy"] > 0.95
     assert first["accuracy"] < 0.6 and first["random"] > 0.9 and first["difference_high"] < 0
     assert causal.erasure_count(curve) == 1
+    summary = causal.erasure_summary(curve, width).iloc[0]
+    assert summary["features zeroed to reach chance"] == 1 and summary["share of the dictionary"] == 1 / width
+    assert summary["probe after zeroing them"] == first["accuracy"]
 
 
 class PlantedModel:

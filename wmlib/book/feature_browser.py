@@ -68,13 +68,14 @@ def feature_browser_html(data: dict, element_id: str = "feature-browser"):
     from IPython.display import HTML
 
     assert data["features"], "the browser needs at least one labelled feature"
-    clips = data.pop("clips")
+    clips = data["clips"]
+    panel = {key: value for key, value in data.items() if key != "clips"}  # the clips ride in their own block
     by_label = sorted({entry["label"] for entry in data["features"]})
     options = "".join(f'<option value="{i}">#{e["feature"]} · {html.escape(e["label"])} (F1 {e["f1"]:.2f})</option>'
                       for i, e in enumerate(data["features"]))
     label_options = '<option value="">every label</option>' + "".join(
         f'<option value="{html.escape(label)}">{html.escape(label)}</option>' for label in by_label)
-    result = HTML(
+    return HTML(
         f'<div class="wm-feature-browser" id="{html.escape(element_id)}" data-context-seconds="{CONTEXT_SECONDS}">'
         '<div class="wm-feature-controls"><label>label <select class="wm-feature-label">'
         f'{label_options}</select></label> <label>feature <select class="wm-feature-select">{options}</select>'
@@ -82,7 +83,5 @@ def feature_browser_html(data: dict, element_id: str = "feature-browser"):
         '<div class="wm-feature-panel"></div>'
         '<p class="wm-feature-status">Click a token to hear it with half a second before it.</p>'
         '<audio class="wm-feature-player" controls preload="none"></audio>'
-        f'<script type="application/json" class="wm-feature-data">{json.dumps(data)}</script>'
+        f'<script type="application/json" class="wm-feature-data">{json.dumps(panel)}</script>'
         f'<script type="application/json" class="wm-feature-clips">{json.dumps(clips)}</script></div>')
-    data["clips"] = clips
-    return result

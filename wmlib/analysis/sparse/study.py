@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -171,7 +172,9 @@ class SparseStudy:
 
     # -- the model itself ----------------------------------------------------------------------------------------
 
+    @cached_property
     def model(self):
+        """The trained model (loaded once, on first use), in eval mode."""
         from wmlib.model.checkpoints import load_model
 
         model, _ = load_model(self.run)
@@ -183,7 +186,7 @@ class SparseStudy:
         from wmlib.analysis.interventions import observe_features
         from wmlib.model.evaluate import Windows
 
-        model = self.model()
+        model = self.model
         test = Windows.from_tokens(self.tokens, "test", length, max_windows=windows, seed=0)
         state = observe_features(model, test.mel)  # (W, L, d)
         dictionary = self.rows[ROWS[0]].dictionaries[0]
@@ -219,7 +222,7 @@ class SparseStudy:
 
         from .causal import steering_table
 
-        model = self.model()
+        model = self.model
         test = Windows.from_tokens(self.tokens, "test", length, max_windows=windows, seed=0, stride=length // 2)
         bank = CandidateBank.from_tokens(model, self.tokens, seed=0)
         bank_labels = label_matrix(bank.labels, self.effects, self.energy_edges)
