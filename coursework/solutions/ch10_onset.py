@@ -9,11 +9,10 @@ from wmlib.analysis.probes import grouped_cv_predict
 
 def note_onset(labels):
     """1 for a voiced music token that starts a note, 0 for one that continues it; mask: voiced music tokens."""
-    voiced = labels["voiced"].to_numpy(dtype=bool) & np.isfinite(labels["midi_pitch"].to_numpy())
-    note = np.round(labels["midi_pitch"].fillna(-1).to_numpy())
-    same_utterance = labels["utt_id"].eq(labels["utt_id"].shift()).to_numpy()
-    continues = same_utterance & np.r_[False, voiced[:-1]] & (np.r_[np.nan, note[:-1]] == note)
-    return (~continues).astype(int), (labels["source"].to_numpy() == "music") & voiced
+    pitch = labels["midi_pitch"].where(labels["voiced"].astype(bool)).round()  # NaN where unvoiced
+    before = pitch.groupby(labels["utt_id"]).shift()  # the note of the token before, in the same utterance
+    starts = (pitch != before).to_numpy()  # NaN != NaN: after an unvoiced token, or the utterance's first
+    return starts.astype(int), (labels["source"] == "music").to_numpy() & pitch.notna().to_numpy()
 
 
 def answer(profile: str = "default") -> dict:

@@ -1,4 +1,5 @@
 """The book builds under the tiny profile, fails on a failing cell, and renders in a real browser."""
+import re
 import shutil
 import subprocess
 import tempfile
@@ -56,6 +57,8 @@ def test_chapter_renders_cleanly_offline(built_book, chapter):
     source = page.read_text()
     assert "cdn.plot.ly" not in source and "plotly-latest" not in source, "plotly.js must come from _static/"
     assert "cdn.jsdelivr.net" not in source and "mathjax@" not in source, "MathJax must come from _static/"
+    remote = re.findall(r'<script[^>]+src="(?:https?:)?//[^"]+"', source)
+    assert not remote, f"{chapter}: scripts fetched from the network at view time: {remote[:3]}"
     assert (built_book / "_static" / "plotly.min.js").exists()
     assert (built_book / "_static" / "mathjax" / "tex-chtml.js").exists()
     dom = render(page)
@@ -71,6 +74,64 @@ def test_chapter_renders_cleanly_offline(built_book, chapter):
     else:
         assert_clean_outputs(dom, chapter)
     assert_math_typeset(dom, chapter)
+
+
+#: The chapters that end with exercises (coursework/), two each.
+EXERCISE_CHAPTERS = [c.stem for c in CHAPTERS if c.stem[:2] in {f"{n:02d}" for n in range(3, 12)}]
+
+
+@pytest.mark.parametrize("chapter", [c.stem for c in CHAPTERS if c.stem not in PASTED])
+def test_every_figure_is_numbered_captioned_and_cited(built_book, chapter):
+    """Every plotly figure sits in a numbered figure with a caption, and the prose refers to each by its number."""
+    dom = BeautifulSoup((built_book / "chapters" / f"{chapter}.html").read_text(), "html.parser")
+    figures = dom.select("div.plotly-graph-div")
+    loose = [f.get("id") for f in figures if f.find_parent("figure") is None]
+    assert not loose, f"{chapter}: plotly figures outside a numbered figure: {loose}"
+    cited = {a.get("href", "").split("#")[-1] for a in dom.select("a.reference")}
+    for figure in dom.select("figure"):
+        caption = figure.select_one("figcaption")
+        assert caption is not None and caption.select_one("span.caption-number"), f"{chapter}: figure without a number"
+        assert caption.get_text(" ").strip().startswith("Fig."), caption.get_text()
+        assert len(caption.select_one("span.caption-text").get_text(strip=True)) > 20, f"{chapter}: a bare caption"
+        names = {figure.get("id")} | {span.get("id") for span in figure.select("span[id]")}
+        if figure.select_one("figcaption a.headerlink[href^='#fig-']"):  # the first figure of a cell bears the name
+            assert names & cited, f"{chapter}: figure {names} is not referred to from the text"
+
+
+@pytest.mark.parametrize("chapter", EXERCISE_CHAPTERS)
+def test_the_exercises_render_and_no_solution_is_printed(built_book, chapter):
+    dom = BeautifulSoup((built_book / "chapters" / f"{chapter}.html").read_text(), "html.parser")
+    titles = [t.get_text(" ", strip=True) for t in dom.select("div.admonition p.admonition-title")]
+    exercises = [t for t in titles if t.startswith("Exercise ")]
+    assert len(exercises) >= 2, f"{chapter}: exercises {exercises}"
+    stubs = {path.stem for path in (BOOK_ROOT / "coursework").glob(f"ch{chapter[:2]}_*.py")}
+    text = dom.get_text(" ")
+    assert all(f"coursework/{stub}.py" in text for stub in stubs), f"{chapter}: an exercise without its stub"
+    assert_no_solution_code(text, chapter)
+
+
+def assert_no_solution_code(text: str, page: str) -> None:
+    """No reference solution in the page: at most two of its code lines (docstrings, imports and short lines
+    aside) appear in the page's text."""
+    import ast
+
+    page_text = " ".join(text.split())
+    for path in (BOOK_ROOT / "coursework" / "solutions").glob("*.py"):
+        source = path.read_text()
+        docstrings = {number for node in ast.walk(ast.parse(source))
+                      if isinstance(node, (ast.Module, ast.FunctionDef)) and node.body
+                      and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)
+                      for number in range(node.body[0].lineno, node.body[0].end_lineno + 1)}
+        printed = [code for number, code in enumerate((" ".join(line.split()) for line in source.splitlines()), 1)
+                   if number not in docstrings and len(code) >= 40 and not code.startswith(("import ", "from ", "#"))
+                   and code in page_text]
+        # a solution may repeat two lines of its chapter's set-up (loading the model, its candidate bank)
+        assert len(printed) < 3, f"{page} prints {len(printed)} lines of {path.name}: {printed}"
+
+
+def test_no_student_page_prints_a_solution(built_book):
+    for page in [*built_book.glob("*.html"), *(built_book / "chapters").glob("*.html")]:
+        assert_no_solution_code(BeautifulSoup(page.read_text(), "html.parser").get_text(" "), page.name)
 
 
 def assert_glued(dom: BeautifulSoup, page: str) -> None:
@@ -173,10 +234,11 @@ def test_a_change_to_wmlib_executes_every_chapter_again(tmp_path, monkeypatch):
     assert "value third" in built_value("third")  # wmlib changed: executed again
 
 
-def click_in_chromium(page: Path, script_for_point: str, check: str, wait_s: float = 3.0,
-                      ready: str = ".wm-latent-map[data-ready]") -> dict:
-    """Open ``page`` in headless Chromium, evaluate ``script_for_point`` (JavaScript returning ``{x, y}`` in viewport
-    pixels), click there with real mouse events (DevTools protocol), wait, and return the value of ``check``."""
+def click_in_chromium(page: Path, script_for_point: str | None, check: str, wait_s: float = 3.0,
+                      ready: str = ".wm-latent-map[data-ready]", window: str = "1200,1000") -> dict:
+    """Open ``page`` in headless Chromium (``window``: its size), evaluate ``script_for_point`` (JavaScript returning
+    ``{x, y}`` in viewport pixels), click there with real mouse events (DevTools protocol), wait, and return the value
+    of ``check`` (no click when ``script_for_point`` is None)."""
     import json
     import socket
     import time
@@ -192,7 +254,7 @@ def click_in_chromium(page: Path, script_for_point: str, check: str, wait_s: flo
         browser = subprocess.Popen(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--no-first-run", "--disable-sync", f"--user-data-dir={profile_dir}",
-             f"--remote-debugging-port={port}", "--window-size=1200,1000", page.as_uri()],
+             f"--remote-debugging-port={port}", f"--window-size={window}", page.as_uri()],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             for _ in range(100):
@@ -225,11 +287,12 @@ def click_in_chromium(page: Path, script_for_point: str, check: str, wait_s: flo
                 if evaluate(f"!!document.querySelector('{ready}')"):
                     break
                 time.sleep(0.2)
-            point = evaluate(script_for_point)
-            for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
-                call("Input.dispatchMouseEvent", type=kind, x=point["x"], y=point["y"], button="left",
-                     clickCount=1 if kind != "mouseMoved" else 0)
-                time.sleep(0.3)
+            if script_for_point is not None:
+                point = evaluate(script_for_point)
+                for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+                    call("Input.dispatchMouseEvent", type=kind, x=point["x"], y=point["y"], button="left",
+                         clickCount=1 if kind != "mouseMoved" else 0)
+                    time.sleep(0.3)
             time.sleep(wait_s)
             value = evaluate(check)
             connection.close()
@@ -316,3 +379,17 @@ def test_every_chapter_offers_its_notebook_and_its_source_for_download(built_boo
         for suffix in (".ipynb", ".md"):
             assert f"_sources/chapters/{chapter.stem}{suffix}" in page, (chapter.stem, suffix)
             assert (built_book / "_sources" / "chapters" / f"{chapter.stem}{suffix}").is_file(), (chapter.stem, suffix)
+
+
+#: JavaScript: the code cells whose lines are wider than their box (a horizontal scroll bar), with their first line.
+WIDE_CODE = """(() => Array.from(document.querySelectorAll('div.cell_input pre'))
+  .filter(pre => pre.scrollWidth > pre.clientWidth + 1)
+  .map(pre => pre.textContent.split('\\n').reduce((a, b) => (b.length > a.length ? b : a), '')))()"""
+
+
+@pytest.mark.parametrize("chapter", [c.stem for c in CHAPTERS if c.stem not in PASTED])
+def test_code_fits_the_page_at_1366_pixels(built_book, chapter):
+    """No code cell scrolls sideways in the default theme on a 1366 x 768 laptop screen."""
+    page = built_book / "chapters" / f"{chapter}.html"
+    wide = click_in_chromium(page, None, WIDE_CODE, wait_s=0.5, ready="div.cell_input", window="1366,768")
+    assert not wide, f"{chapter}: {len(wide)} code cells scroll sideways; their longest lines: {wide[:5]}"

@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from wmlib.book.plots import BOOK_BUILD_ENV
 from wmlib.data.profiles import get_profile
 
 BOOK_ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +82,7 @@ def build_book(profile: str | None = None, output: Path | None = None, builder: 
         for folder in stale:
             shutil.rmtree(folder, ignore_errors=True)
     ship_plotly_js(source)
-    env = dict(os.environ, WMLIB_PROFILE=profile, PYTHONPATH=str(BOOK_ROOT))
+    env = dict(os.environ, WMLIB_PROFILE=profile, PYTHONPATH=str(BOOK_ROOT), **{BOOK_BUILD_ENV: "1"})
     command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(source), "--builder", builder,
                "--path-output", str(output), "-W", "-n", "--keep-going"]
     start = time.perf_counter()

@@ -34,6 +34,9 @@ def setup_book_page() -> None:
         def __init__(self):
             super().__init__(connected=False, global_init=False, full_html=False, include_plotlyjs=False)
 
+        def to_mimebundle(self, fig_dict):  # plotly's own adds a MathJax <script> from a CDN to every figure
+            return {"text/html": figure_div(fig_dict)}
+
     pio.renderers["book"] = OfflineDivRenderer()
     pio.renderers.default = "book+plotly_mimetype"  # the div for HTML, the mime bundle for JupyterLab
     if os.environ.get(FIGURES_ENV):
@@ -41,6 +44,48 @@ def setup_book_page() -> None:
         pio.renderers.default += "+export"
     pio.templates.default = "plotly_white"
     warnings.filterwarnings("ignore", message="IProgress not found")
+
+
+def figure_div(figure) -> str:
+    """A plotly figure (or its dict) as an HTML ``<div>`` drawn by the page's own plotly.js: nothing from a CDN."""
+    from plotly.io import to_html
+
+    return to_html(figure, include_plotlyjs=False, include_mathjax=False, full_html=False, default_width="100%",
+                   default_height=525)
+
+
+#: Set by :func:`wmlib.book.build.build_book` for the chapters it executes: :func:`show_together` then emits one output.
+BOOK_BUILD_ENV = "WMLIB_BOOK_BUILD"
+
+
+def show_together(items) -> None:
+    """Show several figures and players (and short labels) as one numbered figure of the built book.
+
+    myst-nb captions a cell's figure by wrapping each of its outputs; a figure cell must therefore have exactly one.
+    In the book build (``$WMLIB_BOOK_BUILD``), ``items`` become one HTML output, in order: plotly figures as divs that
+    use the page's plotly.js, ``IPython.display.Audio`` players, strings as paragraphs.  Elsewhere (Jupyter, the
+    figure export) each is shown in turn, as ``.show()`` and ``display`` would.
+    """
+    import html
+    import os
+
+    import plotly.graph_objects as go
+    from IPython.display import HTML, display
+
+    items = list(items)
+    if not os.environ.get(BOOK_BUILD_ENV):
+        for item in items:
+            item.show() if isinstance(item, go.Figure) else display(item)
+        return
+    parts = []
+    for item in items:
+        if isinstance(item, go.Figure):
+            parts.append(figure_div(item))
+        elif isinstance(item, str):
+            parts.append(f"<p>{html.escape(item)}</p>")
+        else:
+            parts.append(item._repr_html_())
+    display(HTML('<div class="wm-together">' + "".join(parts) + "</div>"))
 
 
 def spectrogram_figure(mel: np.ndarray, hop_seconds: float = 0.01, title: str = "",
