@@ -32,3 +32,30 @@ def test_a_chapters_figures_become_files(tmp_path, tiny_tokens, capsys):
     assert set(written) >= set(html)
     assert cli.main(["figures", "--chapter", "nope", "--out", str(tmp_path)]) == 2
     assert "no chapter 'nope'" in capsys.readouterr().err
+
+
+def test_figures_shown_together_are_one_output_in_the_book_and_several_in_jupyter(monkeypatch):
+    """A gallery cell of the book has one output (so that myst-nb numbers it as one figure), with every figure and
+    player in order and nothing from a CDN; in Jupyter each item is shown in turn."""
+    import IPython.display
+    import numpy as np
+    import plotly.graph_objects as go
+
+    from wmlib.book import plots
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    monkeypatch.setattr(go.Figure, "show", lambda figure, *args, **kwargs: shown.append(figure))
+    items = [go.Figure(go.Scatter(y=[1, 2])), "a label", IPython.display.Audio(np.zeros(1600), rate=16_000),
+             go.Figure(go.Bar(y=[3]))]
+    monkeypatch.setenv(plots.BOOK_BUILD_ENV, "1")
+    plots.show_together(items)
+    assert len(shown) == 1 and isinstance(shown[0], IPython.display.HTML)
+    page = shown[0].data
+    assert page.count("Plotly.newPlot") == 2 and page.count("<audio") == 1 and "<p>a label</p>" in page
+    assert page.index("Scatter".lower()) < page.index("a label") < page.index("<audio") < page.rindex("bar")
+    assert "https://" not in page and "cdn" not in page.lower()
+    shown.clear()
+    monkeypatch.delenv(plots.BOOK_BUILD_ENV)
+    plots.show_together(items)
+    assert shown == items
