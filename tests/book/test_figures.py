@@ -42,13 +42,14 @@ def test_figures_shown_together_are_one_output_in_the_book_and_several_in_jupyte
     import plotly.graph_objects as go
 
     from wmlib.book import plots
+    from wmlib.book.build import BOOK_BUILD_ENV
 
     shown = []
     monkeypatch.setattr(IPython.display, "display", shown.append)
     monkeypatch.setattr(go.Figure, "show", lambda figure, *args, **kwargs: shown.append(figure))
     items = [go.Figure(go.Scatter(y=[1, 2])), "a label", IPython.display.Audio(np.zeros(1600), rate=16_000),
              go.Figure(go.Bar(y=[3]))]
-    monkeypatch.setenv(plots.BOOK_BUILD_ENV, "1")
+    monkeypatch.setenv(BOOK_BUILD_ENV, "1")
     plots.show_together(items)
     assert len(shown) == 1 and isinstance(shown[0], IPython.display.HTML)
     page = shown[0].data
@@ -56,6 +57,6 @@ def test_figures_shown_together_are_one_output_in_the_book_and_several_in_jupyte
     assert page.index("Scatter".lower()) < page.index("a label") < page.index("<audio") < page.rindex("bar")
     assert "https://" not in page and "cdn" not in page.lower()
     shown.clear()
-    monkeypatch.delenv(plots.BOOK_BUILD_ENV)
+    monkeypatch.delenv(BOOK_BUILD_ENV)
     plots.show_together(items)
     assert shown == items

@@ -27,6 +27,9 @@ ALLOWED = {
     "0.2": "an inpainting gap (s)", "0.8": "an exercise's R² threshold", "1.52": "60% of a window (s)", "60": "60%",
     "8": "8 kHz telephone audio", "1,300": "the book's training steps (a setting)",
     "8,000": "the long schedule's steps (a setting)",
+    "0.02": "an exercise's tolerance", "0.03": "an exercise's tolerance (an interval's ends)",
+    "0.05": "an exercise's tolerance (dB)", "0.3": "an exercise's tolerance (dB)", "10.1": "an exercise's number",
+    "15": "tokens of past an exercise stacks", "600": "training windows of the linear AR (a setting)",
 }
 YEAR = re.compile(r"^(19|20)\d\d$")
 

@@ -18,10 +18,11 @@ import sys
 import time
 from pathlib import Path
 
-from wmlib.book.plots import BOOK_BUILD_ENV
 from wmlib.data.profiles import get_profile
 
 BOOK_ROOT = Path(__file__).resolve().parents[2]
+#: Set for the chapters :func:`build_book` executes: :func:`wmlib.book.plots.show_together` then emits one output.
+BOOK_BUILD_ENV = "WMLIB_BOOK_BUILD"
 
 
 def code_fingerprint() -> str:

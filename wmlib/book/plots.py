@@ -54,23 +54,21 @@ def figure_div(figure) -> str:
                    default_height=525)
 
 
-#: Set by :func:`wmlib.book.build.build_book` for the chapters it executes: :func:`show_together` then emits one output.
-BOOK_BUILD_ENV = "WMLIB_BOOK_BUILD"
-
-
 def show_together(items) -> None:
     """Show several figures and players (and short labels) as one numbered figure of the built book.
 
     myst-nb captions a cell's figure by wrapping each of its outputs; a figure cell must therefore have exactly one.
-    In the book build (``$WMLIB_BOOK_BUILD``), ``items`` become one HTML output, in order: plotly figures as divs that
-    use the page's plotly.js, ``IPython.display.Audio`` players, strings as paragraphs.  Elsewhere (Jupyter, the
-    figure export) each is shown in turn, as ``.show()`` and ``display`` would.
+    In the book build (:data:`wmlib.book.build.BOOK_BUILD_ENV` set), ``items`` become one HTML output, in order:
+    plotly figures as divs that use the page's plotly.js, ``IPython.display.Audio`` players, strings as paragraphs.
+    Elsewhere (Jupyter, the figure export) each is shown in turn, as ``.show()`` and ``display`` would.
     """
     import html
     import os
 
     import plotly.graph_objects as go
     from IPython.display import HTML, display
+
+    from .build import BOOK_BUILD_ENV
 
     items = list(items)
     if not os.environ.get(BOOK_BUILD_ENV):
