@@ -107,13 +107,13 @@ def expect_ch03_horizon() -> dict:
 
     test = Windows.from_tokens(tokens(), "test", seq_len(), where=GENERATED)
     table = retrieval_table(test, {"copy": CopyLast(), "model": ModelPredictor(default_model())}, (1, 2, 4, 8))
-    result, up_to = {}, 0
-    for horizon in (1, 2, 4, 8):
-        difference = paired(table, "model", "copy", horizon)
-        result[f"h{horizon}"] = difference.difference
-        if difference.low > 0 and up_to == {1: 0, 2: 1, 4: 2, 8: 4}[horizon]:  # every horizon before it beats too
-            up_to = horizon
-    return result | {"beats_up_to": up_to}
+    differences = {horizon: paired(table, "model", "copy", horizon) for horizon in (1, 2, 4, 8)}
+    up_to = 0
+    for horizon, difference in differences.items():  # the horizons before it must beat copying too
+        if difference.low <= 0:
+            break
+        up_to = horizon
+    return {f"h{horizon}": d.difference for horizon, d in differences.items()} | {"beats_up_to": up_to}
 
 
 @functools.cache
@@ -395,9 +395,8 @@ class Numeric:
     tolerance: dict
     mistake: Callable[[dict], dict]
 
-    def check(self, module) -> None:
-        default_model()  # the tiny book's models exist before the answer looks for them
-        compare(module.answer(PROFILE), expected_answer(self.expected), self.tolerance)
+    def check(self, answer) -> None:
+        compare(answer, expected_answer(self.expected), self.tolerance)
 
 
 @functools.cache
@@ -487,16 +486,19 @@ CODE = {"ch10_small_encoder": (check_small_encoder,
 NAMES = sorted([*EXERCISES, *CODE])
 
 
-def check(name: str, module) -> None:
-    if name in CODE:
-        CODE[name][0](module)
-    else:
-        EXERCISES[name].check(module)
-
-
 @functools.cache
-def reference_answer(name: str) -> dict:
-    return load(STUBS / "solutions" / f"{name}.py").answer(PROFILE)
+def answer_of(path: Path) -> dict:
+    """``answer(PROFILE)`` of one exercise file, once per test session (the check of a reference solution and the
+    wrong answer made from it share it)."""
+    default_model()  # the tiny book's models exist before the answer looks for them
+    return load(path).answer(PROFILE)
+
+
+def check(name: str, path: Path) -> None:
+    if name in CODE:
+        CODE[name][0](load(path))
+    else:
+        EXERCISES[name].check(answer_of(path.resolve()))
 
 
 def test_every_exercise_has_a_stub_and_a_solution_and_nothing_else():
@@ -507,13 +509,13 @@ def test_every_exercise_has_a_stub_and_a_solution_and_nothing_else():
 @pytest.mark.parametrize("name", NAMES)
 def test_exercise(name):
     """The check of one exercise, on the solutions folder (default: the reference solutions)."""
-    check(name, load(SOLUTIONS / f"{name}.py"))
+    check(name, SOLUTIONS / f"{name}.py")
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_the_check_fails_on_the_stub(name):
     with pytest.raises((AssertionError, NotImplementedError)):
-        check(name, load(STUBS / f"{name}.py"))
+        check(name, STUBS / f"{name}.py")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -522,10 +524,10 @@ def test_the_check_fails_on_a_wrong_answer(name, tmp_path):
         path = tmp_path / f"{name}.py"
         path.write_text(CODE[name][1])
         with pytest.raises(AssertionError):
-            check(name, load(path))
+            check(name, path)
         return
     exercise = EXERCISES[name]
-    right = reference_answer(name)
+    right = answer_of((STUBS / "solutions" / f"{name}.py").resolve())
     compare(right, expected_answer(exercise.expected), exercise.tolerance)  # the reference passes ...
     with pytest.raises(AssertionError):  # ... and the mistake made from it does not
         compare(exercise.mistake(right), expected_answer(exercise.expected), exercise.tolerance)
